@@ -1,0 +1,31 @@
+//! The canonical model: people, their insurance, the directory, and the clinical records
+//! every wire format is decoded into.
+//!
+//! Nothing here does IO or knows a wire format: codecs turn bytes into these values, the
+//! store persists them, the consolidation engine reasons over them. Values are validated on
+//! construction (a `MemberId` is always normalised, an `InstitutionCode` always 10 digits),
+//! so code that holds one never re-checks it.
+
+pub mod clinical;
+pub mod code_system;
+pub mod datetime;
+pub mod decimal;
+pub mod identifiers;
+pub mod lab;
+pub mod medication;
+pub mod member_id;
+pub mod person;
+pub mod provenance;
+
+pub use clinical::{Allergy, Condition};
+pub use code_system::Coding;
+pub use datetime::{DateRange, FhirDateTime};
+pub use decimal::Decimal;
+pub use identifiers::{InstitutionCode, InsurerNumber};
+pub use lab::{LabResult, LabValue, ReferenceRange};
+pub use medication::{
+    DrugCodeSystem, DrugCoding, DrugRoute, MedicationKind, MedicationRecord, Quantity,
+};
+pub use member_id::MemberId;
+pub use person::{CoverageLink, Demographics, LocalPatient, Sex, SubjectRef};
+pub use provenance::{Provenance, SourceFormat};

@@ -1,0 +1,207 @@
+//! The one catalogue of stable error codes, and the error type services return.
+//!
+//! Every refusal kakari gives names a code from `ErrorCode` (stable, documented in
+//! `docs/errors.md`; a test keeps the two in step), an HTTP status, and a list of issues
+//! with locations. Messages are built from fixed text and structural facts (element
+//! paths, segment names, byte offsets), never from values that may be patient data.
+
+use std::fmt;
+
+macro_rules! catalogue {
+    ($( $variant:ident = ($code:literal, $status:literal, $title:literal) ),* $(,)?) => {
+        /// A stable error code. The string form is the contract; never change one.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode { $( $variant ),* }
+
+        impl ErrorCode {
+            /// Every code, for documentation checks.
+            pub const ALL: &'static [ErrorCode] = &[ $( ErrorCode::$variant ),* ];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $code ),* }
+            }
+
+            /// The HTTP status a request refused with this code receives.
+            pub fn http_status(self) -> u16 {
+                match self { $( ErrorCode::$variant => $status ),* }
+            }
+
+            /// A short fixed description.
+            pub fn title(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $title ),* }
+            }
+
+            pub fn parse(code: &str) -> Option<Self> {
+                match code { $( $code => Some(ErrorCode::$variant), )* _ => None }
+            }
+        }
+    };
+}
+
+catalogue! {
+    // Requests in general.
+    BodyTooLarge = ("request.body_too_large", 413, "request body exceeds the size limit"),
+    UnsupportedMediaType = ("request.unsupported_media_type", 415, "content type not accepted by this endpoint"),
+    NotAcceptable = ("request.not_acceptable", 406, "cannot produce the requested response format"),
+    MalformedJson = ("request.malformed_json", 400, "body is not well-formed JSON"),
+    InvalidBody = ("request.invalid_body", 422, "body does not have the expected shape"),
+    InvalidParameter = ("request.invalid_parameter", 400, "query or path parameter has an invalid value"),
+    UnknownParameter = ("request.unknown_parameter", 400, "query parameter is not supported here"),
+    RouteNotFound = ("request.route_not_found", 404, "no such endpoint"),
+    MethodNotAllowed = ("request.method_not_allowed", 405, "method not allowed on this endpoint"),
+    RateLimited = ("request.rate_limited", 429, "too many requests; retry later"),
+    // Authentication and access.
+    MissingToken = ("auth.missing_token", 401, "no bearer token presented"),
+    InvalidToken = ("auth.invalid_token", 401, "token unknown, revoked or expired"),
+    Forbidden = ("auth.forbidden", 403, "the client's role does not permit this"),
+    FacilityMismatch = ("auth.facility_mismatch", 403, "write outside the client's own facility"),
+    // FHIR.
+    UnsupportedResourceType = ("fhir.unsupported_type", 404, "resource type not supported by this server"),
+    NotAResource = ("fhir.not_a_resource", 400, "body is not a FHIR resource of the expected type"),
+    SchemaViolation = ("fhir.schema", 422, "resource violates the FHIR R4 schema"),
+    JpCoreViolation = ("fhir.jpcore", 422, "resource violates a JP Core rule"),
+    InvalidMemberId = ("fhir.member_id", 422, "insurance member id is not in 保険者番号:記号:番号:枝番 form"),
+    InvalidReference = ("fhir.reference", 422, "reference is malformed or cannot be resolved"),
+    InvalidId = ("fhir.invalid_id", 400, "resource id is not a valid FHIR id"),
+    IdMismatch = ("fhir.id_mismatch", 400, "id in the body differs from the id in the URL"),
+    ResourceNotFound = ("fhir.not_found", 404, "no resource with this type and id"),
+    VersionConflict = ("fhir.version_conflict", 412, "If-Match version is not the current version"),
+    MultipleMatches = ("fhir.multiple_matches", 412, "conditional request matched more than one resource"),
+    InvalidSearch = ("fhir.invalid_search", 400, "search parameter value cannot be parsed"),
+    UnknownSearchParameter = ("fhir.unknown_search_parameter", 400, "search parameter not supported for this type"),
+    InvalidBundle = ("fhir.bundle", 400, "bundle is not a batch or transaction this server accepts"),
+    TransactionFailed = ("fhir.transaction_failed", 400, "an entry failed; the transaction was not applied"),
+    UnsupportedInteraction = ("fhir.unsupported_interaction", 405, "interaction not supported"),
+    // Storage.
+    StoreUnavailable = ("store.unavailable", 503, "database unavailable; retry later"),
+    StoreConflict = ("store.conflict", 409, "concurrent update; retry"),
+    // Bugs.
+    Internal = ("internal.error", 500, "internal error; reported to the operator"),
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How bad an issue is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    Fatal,
+    Error,
+    Warning,
+    Information,
+}
+
+impl Severity {
+    /// FHIR `issue-severity`.
+    pub fn as_fhir(self) -> &'static str {
+        match self {
+            Self::Fatal => "fatal",
+            Self::Error => "error",
+            Self::Warning => "warning",
+            Self::Information => "information",
+        }
+    }
+}
+
+/// One finding about an input: what, where, how bad. Never carries input values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub severity: Severity,
+    pub code: ErrorCode,
+    /// Where: a FHIRPath-like expression (`Patient.identifier[0].system`), an HL7 location
+    /// (`PID-3`), a line and field (`line 12 field 5`), a byte offset.
+    pub location: String,
+    /// Fixed text plus structural facts.
+    pub message: String,
+}
+
+impl Issue {
+    pub fn error(code: ErrorCode, location: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            code,
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(
+        code: ErrorCode,
+        location: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, location, message)
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity <= Severity::Error
+    }
+}
+
+/// A refusal: the code that decides the status, and the issues that explain it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub code: ErrorCode,
+    pub issues: Vec<Issue>,
+}
+
+impl Problem {
+    /// A refusal with one issue at `location`.
+    pub fn new(code: ErrorCode, location: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            issues: vec![Issue::error(code, location, message)],
+        }
+    }
+
+    /// A refusal with the code's own title as its only explanation.
+    pub fn bare(code: ErrorCode) -> Self {
+        Self::new(code, "", code.title())
+    }
+
+    /// A refusal explained by several issues; `code` decides the status.
+    pub fn with_issues(code: ErrorCode, issues: Vec<Issue>) -> Self {
+        Self { code, issues }
+    }
+
+    pub fn status(&self) -> u16 {
+        self.code.http_status()
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code)?;
+        for issue in &self.issues {
+            write!(
+                f,
+                "; {} at {}: {}",
+                issue.code, issue.location, issue.message
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problem {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_parse_back() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate {}", code.as_str());
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(*code));
+            assert!((400..=599).contains(&code.http_status()));
+        }
+    }
+}

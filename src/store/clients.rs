@@ -1,0 +1,88 @@
+//! API clients: who may call kakari, in which role, bound to what.
+
+use super::{StoreError, Tx};
+use crate::args;
+
+/// A stored client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRow {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub facility: Option<String>,
+    pub insurer: Option<String>,
+    pub practitioner: Option<String>,
+    pub token_hash: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A client to create.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub role: String,
+    pub facility: Option<String>,
+    pub insurer: Option<String>,
+    pub practitioner: Option<String>,
+    pub token_hash: Vec<u8>,
+    pub expires_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, name, role, facility, insurer, practitioner, token_hash, created_at, expires_at, revoked_at";
+
+fn row(r: &super::sql::Row<'_>) -> Result<ClientRow, StoreError> {
+    Ok(ClientRow {
+        id: r.i64(0)?,
+        name: r.string(1)?,
+        role: r.string(2)?,
+        facility: r.opt_string(3)?,
+        insurer: r.opt_string(4)?,
+        practitioner: r.opt_string(5)?,
+        token_hash: r.opt_bytes(6)?.unwrap_or_default().to_vec(),
+        created_at: r.i64(7)?,
+        expires_at: r.opt_i64(8)?,
+        revoked_at: r.opt_i64(9)?,
+    })
+}
+
+impl Tx<'_> {
+    pub fn insert_client(&mut self, client: &NewClient) -> Result<i64, StoreError> {
+        let now = self.now();
+        self.conn().insert_returning(
+            "INSERT INTO clients (name, role, facility, insurer, practitioner, token_hash, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            args![
+                &client.name,
+                &client.role,
+                client.facility.as_deref(),
+                client.insurer.as_deref(),
+                client.practitioner.as_deref(),
+                &client.token_hash,
+                now,
+                client.expires_at,
+            ],
+        )
+    }
+
+    pub fn client_by_id(&mut self, id: i64) -> Result<Option<ClientRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM clients WHERE id = ?");
+        self.conn().query_opt(&sql, args![id], row)
+    }
+
+    pub fn list_clients(&mut self) -> Result<Vec<ClientRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM clients ORDER BY id");
+        self.conn().query(&sql, &[], row)
+    }
+
+    /// Revokes a client; false when there is no such active client.
+    pub fn revoke_client(&mut self, id: i64) -> Result<bool, StoreError> {
+        let now = self.now();
+        let changed = self.conn().execute(
+            "UPDATE clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            args![now, id],
+        )?;
+        Ok(changed == 1)
+    }
+}

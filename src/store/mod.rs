@@ -1,0 +1,304 @@
+//! Every SQL statement kakari runs, behind one interface over two databases.
+//!
+//! * SQLite (the embedded default): one writer thread owns the write connection and commits
+//!   *groups* of transactions (each caller's work in its own savepoint, one fsync for the
+//!   group); readers use a pool of read-only connections. WAL, `synchronous=FULL`: a commit
+//!   is on disk before anyone is told it happened.
+//! * PostgreSQL: a pool of connections; each unit of work is one transaction.
+//!
+//! Callers hand the store a closure over `Tx` (a connection inside a transaction) and get
+//! its result back only after the commit. Store modules (`clients`, `resources`, …) add the
+//! statements as methods on `Tx`; nothing outside `store` writes SQL.
+
+pub mod audit;
+pub mod clients;
+pub mod inputs;
+mod migrate;
+pub mod persons;
+mod postgres_backend;
+pub mod records;
+pub mod resources;
+pub mod search;
+pub mod sql;
+mod sqlite_backend;
+
+use std::sync::Arc;
+
+use crate::domain::datetime::now_millis;
+use sql::{Conn, Dialect};
+
+pub use migrate::MigrationReport;
+
+/// A failure of the database layer. Messages never contain row values.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(String),
+    #[error("postgres {code}: {message}")]
+    Postgres { code: String, message: String },
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("unexpected data: {0}")]
+    Decode(String),
+    #[error("migration: {0}")]
+    Migration(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("unique constraint violated: {0}")]
+    Unique(String),
+    #[error("the unit of work panicked or was abandoned")]
+    Abandoned,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, msg)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation
+                    && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) =>
+            {
+                StoreError::Unique(msg.clone().unwrap_or_default())
+            }
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::CannotOpen
+                        | rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::SystemIoFailure
+                ) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Sqlite(e.to_string()),
+        }
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        // Only the SQLSTATE and the primary message: DETAIL lines can quote row values.
+        match e.as_db_error() {
+            Some(db) if db.code() == &postgres::error::SqlState::UNIQUE_VIOLATION => {
+                StoreError::Unique(db.constraint().unwrap_or_default().to_owned())
+            }
+            Some(db) => StoreError::Postgres {
+                code: db.code().code().to_owned(),
+                message: db.message().to_owned(),
+            },
+            None if e.is_closed() => StoreError::Unavailable("connection closed".into()),
+            None => StoreError::Unavailable(format!("{e}")),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(e: r2d2::Error) -> Self {
+        StoreError::Unavailable(format!("connection pool: {e}"))
+    }
+}
+
+impl StoreError {
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Unique(_))
+    }
+}
+
+impl From<StoreError> for crate::error::Problem {
+    fn from(e: StoreError) -> Self {
+        use crate::error::{ErrorCode, Problem};
+        match e {
+            StoreError::Unavailable(_) => Problem::bare(ErrorCode::StoreUnavailable),
+            StoreError::Unique(_) => Problem::bare(ErrorCode::StoreConflict),
+            StoreError::Postgres { ref code, .. } if code == "40001" || code == "40P01" => {
+                Problem::bare(ErrorCode::StoreConflict)
+            }
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Problem::bare(ErrorCode::Internal)
+            }
+        }
+    }
+}
+
+/// A connection inside an open transaction, handed to units of work.
+pub struct Tx<'c> {
+    conn: Conn<'c>,
+    now: i64,
+}
+
+impl<'c> Tx<'c> {
+    fn new(conn: Conn<'c>) -> Self {
+        Self {
+            conn,
+            now: now_millis(),
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.conn.dialect()
+    }
+
+    /// The transaction's clock (epoch milliseconds), fixed when it began.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut Conn<'c> {
+        &mut self.conn
+    }
+}
+
+enum Backend {
+    Sqlite(sqlite_backend::SqliteBackend),
+    Postgres(postgres_backend::PgBackend),
+}
+
+/// Tuning knobs for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Read connections (SQLite) or pool size (PostgreSQL).
+    pub pool_size: u32,
+    /// Most units of work the SQLite writer commits together.
+    pub max_group: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 8,
+            max_group: 512,
+        }
+    }
+}
+
+/// The database, cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<Backend>,
+}
+
+impl Store {
+    /// Opens `sqlite://<path>` or `postgres://…` and applies pending migrations.
+    pub fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let backend = if let Some(path) = url.strip_prefix("sqlite://") {
+            Backend::Sqlite(sqlite_backend::SqliteBackend::open(path, options)?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(postgres_backend::PgBackend::open(url, options)?)
+        } else {
+            return Err(StoreError::Config(
+                "database URL must start with sqlite:// or postgres://".into(),
+            ));
+        };
+        Ok(Self {
+            backend: Arc::new(backend),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match &*self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// What the last `open` applied.
+    pub fn migrations(&self) -> &MigrationReport {
+        match &*self.backend {
+            Backend::Sqlite(b) => &b.migrations,
+            Backend::Postgres(b) => &b.migrations,
+        }
+    }
+
+    /// Runs `work` in a write transaction; returns after the commit is durable.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match &*self.backend {
+            Backend::Sqlite(b) => b.write(work).await,
+            Backend::Postgres(b) => {
+                let pool = b.clone();
+                spawn_blocking(move || pool.write(work)).await
+            }
+        }
+    }
+
+    /// Runs `work` in a read-only transaction (a consistent snapshot).
+    pub async fn read<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match &*self.backend {
+            Backend::Sqlite(b) => {
+                let readers = b.readers();
+                spawn_blocking(move || sqlite_backend::read(&readers, work)).await
+            }
+            Backend::Postgres(b) => {
+                let pool = b.clone();
+                spawn_blocking(move || pool.read(work)).await
+            }
+        }
+    }
+
+    /// `write` for callers without an async runtime (CLI commands, tests).
+    pub fn write_blocking<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match &*self.backend {
+            Backend::Sqlite(b) => b.write_blocking(work),
+            Backend::Postgres(b) => b.write(work),
+        }
+    }
+
+    /// `read` for callers without an async runtime.
+    pub fn read_blocking<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match &*self.backend {
+            Backend::Sqlite(b) => sqlite_backend::read(&b.readers(), work),
+            Backend::Postgres(b) => b.read(work),
+        }
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|tx: &mut Tx<'_>| {
+            tx.conn()
+                .query_one("SELECT 1", &[], |r| r.i64(0))
+                .map(|_| ())
+        })
+        .await
+    }
+
+    /// Stops accepting work and waits for queued writes to commit (SQLite).
+    pub fn shutdown(&self) {
+        if let Backend::Sqlite(b) = &*self.backend {
+            b.shutdown();
+        }
+    }
+}
+
+async fn spawn_blocking<T, E, F>(f: F) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(_) => Err(E::from(StoreError::Abandoned)),
+    }
+}

@@ -1,0 +1,444 @@
+//! People (by member id), facility-local patients, and the insurance links between them.
+//!
+//! A person row exists per normalised member id. Where 枝番 is missing the member id is a
+//! family's: the person is chosen by birth date and sex among the family's persons, and
+//! when that does not single one out the link is reported as ambiguous, never guessed.
+
+use time::Date;
+
+use super::{StoreError, Tx};
+use crate::args;
+use crate::domain::{Demographics, MemberId, Sex};
+
+/// The outcome of resolving a member id to a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonLink {
+    Linked(i64),
+    /// Several family members (or none compatible) match a member id without 枝番.
+    Ambiguous {
+        candidates: usize,
+    },
+}
+
+/// A stored local patient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientRow {
+    pub pk: i64,
+    pub facility: Option<String>,
+    pub local_id: Option<String>,
+    pub fhir_id: Option<String>,
+    pub person_pk: Option<i64>,
+}
+
+/// A stored person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRow {
+    pub pk: i64,
+    pub member_key: String,
+    pub insurer: String,
+    pub birth_date: Option<String>,
+    pub sex: Option<String>,
+}
+
+fn date_text(d: Option<Date>) -> Option<String> {
+    d.map(|d| format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day()))
+}
+
+fn sex_text(s: Option<Sex>) -> Option<&'static str> {
+    s.map(Sex::as_fhir)
+}
+
+fn compatible(known: &Option<String>, given: &Option<String>) -> bool {
+    match (known, given) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    }
+}
+
+const PATIENT_COLUMNS: &str = "pk, facility, local_id, fhir_id, person_pk";
+
+fn patient_row(r: &super::sql::Row<'_>) -> Result<PatientRow, StoreError> {
+    Ok(PatientRow {
+        pk: r.i64(0)?,
+        facility: r.opt_string(1)?,
+        local_id: r.opt_string(2)?,
+        fhir_id: r.opt_string(3)?,
+        person_pk: r.opt_i64(4)?,
+    })
+}
+
+/// Tables whose rows point at a local patient (moved when two patient rows merge).
+const PATIENT_REFERRERS: &[&str] = &[
+    "coverages",
+    "medication_records",
+    "lab_results",
+    "conditions",
+    "allergies",
+];
+
+impl Tx<'_> {
+    pub fn patient(&mut self, pk: i64) -> Result<Option<PatientRow>, StoreError> {
+        let sql = format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE pk = ?");
+        self.conn().query_opt(&sql, args![pk], patient_row)
+    }
+
+    pub fn patient_by_fhir_id(&mut self, fhir_id: &str) -> Result<Option<PatientRow>, StoreError> {
+        let sql = format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE fhir_id = ?");
+        self.conn().query_opt(&sql, args![fhir_id], patient_row)
+    }
+
+    pub fn patient_by_local_id(
+        &mut self,
+        facility: &str,
+        local_id: &str,
+    ) -> Result<Option<PatientRow>, StoreError> {
+        let sql =
+            format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE facility = ? AND local_id = ?");
+        self.conn()
+            .query_opt(&sql, args![facility, local_id], patient_row)
+    }
+
+    /// The patient row a `Patient/{id}` reference denotes, created as a placeholder (owned
+    /// by `facility`) when the Patient resource has not arrived yet.
+    pub fn ensure_fhir_patient(
+        &mut self,
+        fhir_id: &str,
+        facility: Option<&str>,
+    ) -> Result<PatientRow, StoreError> {
+        if let Some(p) = self.patient_by_fhir_id(fhir_id)? {
+            return Ok(p);
+        }
+        let now = self.now();
+        let inserted = self.conn().query_opt(
+            "INSERT INTO patients (facility, fhir_id, created_at) VALUES (?, ?, ?)
+             ON CONFLICT DO NOTHING RETURNING pk",
+            args![facility, fhir_id, now],
+            |r| r.i64(0),
+        )?;
+        let Some(pk) = inserted else {
+            // A concurrent transaction created it first (PostgreSQL).
+            return self
+                .patient_by_fhir_id(fhir_id)?
+                .ok_or_else(|| StoreError::Decode("patient row vanished".into()));
+        };
+        Ok(PatientRow {
+            pk,
+            facility: facility.map(str::to_owned),
+            local_id: None,
+            fhir_id: Some(fhir_id.to_owned()),
+            person_pk: None,
+        })
+    }
+
+    /// Records what a Patient resource says: its facility-local id and demographics. When
+    /// another row already holds that local id (an HL7 feed of the same clinic), the two rows
+    /// merge into it.
+    pub fn upsert_fhir_patient(
+        &mut self,
+        fhir_id: &str,
+        facility: Option<&str>,
+        local_id: Option<&str>,
+        demographics: &Demographics,
+    ) -> Result<PatientRow, StoreError> {
+        let mine = self.ensure_fhir_patient(fhir_id, facility)?;
+        let birth = date_text(demographics.birth_date);
+        let sex = sex_text(demographics.sex);
+        let mut target = mine.clone();
+        if let (Some(f), Some(l)) = (facility, local_id) {
+            match self.patient_by_local_id(f, l)? {
+                Some(other) if other.pk != mine.pk => {
+                    if other.fhir_id.is_none() {
+                        self.merge_patients(mine.pk, other.pk)?;
+                        self.conn().execute(
+                            "UPDATE patients SET fhir_id = ? WHERE pk = ?",
+                            args![fhir_id, other.pk],
+                        )?;
+                        target = PatientRow {
+                            fhir_id: Some(fhir_id.to_owned()),
+                            ..other
+                        };
+                    }
+                    // Another Patient resource already claims this local id: keep both rows
+                    // (the clinic has two records for one patient; both stay reachable).
+                }
+                Some(_) => {}
+                None => {
+                    self.conn().execute(
+                        "UPDATE patients SET facility = ?, local_id = ? WHERE pk = ?",
+                        args![f, l, mine.pk],
+                    )?;
+                    target.facility = Some(f.to_owned());
+                    target.local_id = Some(l.to_owned());
+                }
+            }
+        }
+        self.conn().execute(
+            "UPDATE patients SET birth_date = COALESCE(?, birth_date), sex = COALESCE(?, sex) WHERE pk = ?",
+            args![birth.as_deref(), sex, target.pk],
+        )?;
+        Ok(target)
+    }
+
+    /// The row for a facility-local patient id (HL7 PID-3), created when new.
+    pub fn upsert_local_patient(
+        &mut self,
+        facility: &str,
+        local_id: &str,
+        demographics: &Demographics,
+    ) -> Result<PatientRow, StoreError> {
+        let birth = date_text(demographics.birth_date);
+        let sex = sex_text(demographics.sex);
+        if let Some(p) = self.patient_by_local_id(facility, local_id)? {
+            self.conn().execute(
+                "UPDATE patients SET birth_date = COALESCE(?, birth_date), sex = COALESCE(?, sex) WHERE pk = ?",
+                args![birth.as_deref(), sex, p.pk],
+            )?;
+            return Ok(p);
+        }
+        let now = self.now();
+        let inserted = self.conn().query_opt(
+            "INSERT INTO patients (facility, local_id, birth_date, sex, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT DO NOTHING RETURNING pk",
+            args![facility, local_id, birth.as_deref(), sex, now],
+            |r| r.i64(0),
+        )?;
+        let Some(pk) = inserted else {
+            return self
+                .patient_by_local_id(facility, local_id)?
+                .ok_or_else(|| StoreError::Decode("patient row vanished".into()));
+        };
+        Ok(PatientRow {
+            pk,
+            facility: Some(facility.to_owned()),
+            local_id: Some(local_id.to_owned()),
+            fhir_id: None,
+            person_pk: None,
+        })
+    }
+
+    fn merge_patients(&mut self, from: i64, into: i64) -> Result<(), StoreError> {
+        for table in PATIENT_REFERRERS {
+            let sql = format!("UPDATE {table} SET patient_pk = ? WHERE patient_pk = ?");
+            self.conn().execute(&sql, args![into, from])?;
+        }
+        self.conn().execute(
+            "UPDATE patients SET person_pk = COALESCE(person_pk, (SELECT person_pk FROM patients WHERE pk = ?)) WHERE pk = ?",
+            args![from, into],
+        )?;
+        self.conn()
+            .execute("DELETE FROM patients WHERE pk = ?", args![from])?;
+        Ok(())
+    }
+
+    pub fn link_patient(&mut self, patient_pk: i64, person_pk: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE patients SET person_pk = ? WHERE pk = ?",
+            args![person_pk, patient_pk],
+        )?;
+        Ok(())
+    }
+
+    /// Demographics a patient row knows (for resolving family cards).
+    pub fn patient_demographics(
+        &mut self,
+        pk: i64,
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
+        Ok(self
+            .conn()
+            .query_opt(
+                "SELECT birth_date, sex FROM patients WHERE pk = ?",
+                args![pk],
+                |r| Ok((r.opt_string(0)?, r.opt_string(1)?)),
+            )?
+            .unwrap_or((None, None)))
+    }
+
+    pub fn person(&mut self, pk: i64) -> Result<Option<PersonRow>, StoreError> {
+        self.conn().query_opt(
+            "SELECT pk, member_key, insurer, birth_date, sex FROM persons WHERE pk = ?",
+            args![pk],
+            person_row,
+        )
+    }
+
+    pub fn person_by_member(&mut self, member: &MemberId) -> Result<Option<PersonRow>, StoreError> {
+        self.conn().query_opt(
+            "SELECT pk, member_key, insurer, birth_date, sex FROM persons WHERE member_key = ?",
+            args![member.key().as_str()],
+            person_row,
+        )
+    }
+
+    /// Finds or creates the person a member id denotes (see the module comment).
+    pub fn resolve_person(
+        &mut self,
+        member: &MemberId,
+        birth_date: Option<String>,
+        sex: Option<String>,
+    ) -> Result<PersonLink, StoreError> {
+        let key = member.key();
+        let family = member.family_key();
+        if member.branch().is_some() {
+            if let Some(p) = self.person_by_member(member)? {
+                self.fill_person(p.pk, &birth_date, &sex)?;
+                return Ok(PersonLink::Linked(p.pk));
+            }
+            // A person first seen without 枝番 becomes this one when the demographics agree.
+            let branchless = self.conn().query_opt(
+                "SELECT pk, member_key, insurer, birth_date, sex FROM persons WHERE member_key = ?",
+                args![family.as_str()],
+                person_row,
+            )?;
+            if let Some(p) = branchless
+                && compatible(&p.birth_date, &birth_date)
+                && compatible(&p.sex, &sex)
+                && (birth_date.is_some() || sex.is_some())
+            {
+                self.conn().execute(
+                    "UPDATE persons SET member_key = ? WHERE pk = ?",
+                    args![key.as_str(), p.pk],
+                )?;
+                self.fill_person(p.pk, &birth_date, &sex)?;
+                return Ok(PersonLink::Linked(p.pk));
+            }
+            return self
+                .insert_person(member, &birth_date, &sex)
+                .map(PersonLink::Linked);
+        }
+        let family_members = self.conn().query(
+            "SELECT pk, member_key, insurer, birth_date, sex FROM persons WHERE family_key = ?",
+            args![family.as_str()],
+            person_row,
+        )?;
+        let matching: Vec<&PersonRow> = family_members
+            .iter()
+            .filter(|p| compatible(&p.birth_date, &birth_date) && compatible(&p.sex, &sex))
+            .collect();
+        match matching.as_slice() {
+            [one] => {
+                let pk = one.pk;
+                self.fill_person(pk, &birth_date, &sex)?;
+                Ok(PersonLink::Linked(pk))
+            }
+            [] if !family_members.iter().any(|p| p.member_key == family) => self
+                .insert_person(member, &birth_date, &sex)
+                .map(PersonLink::Linked),
+            _ => Ok(PersonLink::Ambiguous {
+                candidates: family_members.len(),
+            }),
+        }
+    }
+
+    fn insert_person(
+        &mut self,
+        member: &MemberId,
+        birth_date: &Option<String>,
+        sex: &Option<String>,
+    ) -> Result<i64, StoreError> {
+        let now = self.now();
+        let inserted = self.conn().query_opt(
+            "INSERT INTO persons (member_key, family_key, insurer, birth_date, sex, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING pk",
+            args![
+                member.key().as_str(),
+                member.family_key().as_str(),
+                member.insurer().as_str(),
+                birth_date.as_deref(),
+                sex.as_deref(),
+                now
+            ],
+            |r| r.i64(0),
+        )?;
+        match inserted {
+            Some(pk) => Ok(pk),
+            // A concurrent transaction created it first (PostgreSQL).
+            None => self
+                .person_by_member(member)?
+                .map(|p| p.pk)
+                .ok_or_else(|| StoreError::Decode("person row vanished".into())),
+        }
+    }
+
+    fn fill_person(
+        &mut self,
+        pk: i64,
+        birth_date: &Option<String>,
+        sex: &Option<String>,
+    ) -> Result<(), StoreError> {
+        if birth_date.is_none() && sex.is_none() {
+            return Ok(());
+        }
+        self.conn().execute(
+            "UPDATE persons SET birth_date = COALESCE(birth_date, ?), sex = COALESCE(sex, ?) WHERE pk = ?",
+            args![birth_date.as_deref(), sex.as_deref(), pk],
+        )?;
+        Ok(())
+    }
+
+    /// Records an insurance link from a source resource or message.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_coverage(
+        &mut self,
+        patient_pk: Option<i64>,
+        person_pk: Option<i64>,
+        member_key: &str,
+        active: bool,
+        source_resource_pk: Option<i64>,
+        input_id: i64,
+        client_id: i64,
+        received_at: i64,
+    ) -> Result<i64, StoreError> {
+        self.conn().insert_returning(
+            "INSERT INTO coverages (patient_pk, person_pk, member_key, active, source_resource_pk, input_id, client_id, received_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
+            args![
+                patient_pk,
+                person_pk,
+                member_key,
+                active,
+                source_resource_pk,
+                input_id,
+                client_id,
+                received_at
+            ],
+        )
+    }
+
+    pub fn delete_coverages_of_resource(&mut self, resource_pk: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM coverages WHERE source_resource_pk = ?",
+            args![resource_pk],
+        )?;
+        Ok(())
+    }
+
+    /// Counts for the operator: persons, patients, and patients not yet linked to a person.
+    pub fn identity_counts(&mut self) -> Result<(i64, i64, i64), StoreError> {
+        self.conn().query_one(
+            "SELECT (SELECT COUNT(*) FROM persons), (SELECT COUNT(*) FROM patients),
+                    (SELECT COUNT(*) FROM patients WHERE person_pk IS NULL)",
+            &[],
+            |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?)),
+        )
+    }
+}
+
+fn person_row(r: &super::sql::Row<'_>) -> Result<PersonRow, StoreError> {
+    Ok(PersonRow {
+        pk: r.i64(0)?,
+        member_key: r.string(1)?,
+        insurer: r.string(2)?,
+        birth_date: r.opt_string(3)?,
+        sex: r.opt_string(4)?,
+    })
+}
+
+/// Text form of a birth date, as stored.
+pub fn birth_date_text(d: Option<Date>) -> Option<String> {
+    date_text(d)
+}
+
+/// Text form of a sex, as stored.
+pub fn sex_code(s: Option<Sex>) -> Option<String> {
+    sex_text(s).map(str::to_owned)
+}

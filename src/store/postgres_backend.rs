@@ -1,0 +1,126 @@
+//! PostgreSQL: a pool of connections, one transaction per unit of work.
+//!
+//! Units of work run on blocking threads (the `postgres` client is synchronous), so the
+//! same closures serve both databases. Isolation is READ COMMITTED; the few places that
+//! need serialisation (conditional creates, the audit chain) take advisory locks.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::migrate::{self, MigrationReport};
+use super::sql::{Conn, PgConn};
+use super::{StoreError, StoreOptions, Tx};
+
+/// Opens `postgres::Client`s for the pool.
+pub struct PgManager {
+    config: postgres::Config,
+}
+
+impl r2d2::ManageConnection for PgManager {
+    type Connection = PgConn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<PgConn, postgres::Error> {
+        Ok(PgConn::new(self.config.connect(postgres::NoTls)?))
+    }
+
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
+        conn.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+#[derive(Clone)]
+pub struct PgBackend {
+    pool: Arc<r2d2::Pool<PgManager>>,
+    pub migrations: MigrationReport,
+}
+
+impl PgBackend {
+    pub fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let mut config = postgres::Config::from_str(url)
+            .map_err(|_| StoreError::Config("the PostgreSQL URL cannot be parsed".into()))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        config.application_name("kakari");
+        let pool = r2d2::Pool::builder()
+            .max_size(options.pool_size.max(2))
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(30))
+            .build(PgManager { config })?;
+        let migrations = {
+            let mut conn = pool.get()?;
+            migrate::apply_postgres(&mut conn)?
+        };
+        Ok(Self {
+            pool: Arc::new(pool),
+            migrations,
+        })
+    }
+
+    /// Runs `work` in a transaction and commits it.
+    pub fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let conn = &mut *conn;
+        let transaction = conn.client.transaction().map_err(StoreError::from)?;
+        let mut tx = Tx::new(Conn::Pg {
+            tx: transaction,
+            statements: &mut conn.statements,
+        });
+        let result = work(&mut tx);
+        let Conn::Pg {
+            tx: transaction, ..
+        } = tx.conn
+        else {
+            unreachable!("a PostgreSQL unit of work holds a PostgreSQL connection")
+        };
+        match result {
+            Ok(value) => {
+                transaction.commit().map_err(StoreError::from)?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = transaction.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `work` in a read-only transaction.
+    pub fn read<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let conn = &mut *conn;
+        let transaction = conn
+            .client
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .map_err(StoreError::from)?;
+        let mut tx = Tx::new(Conn::Pg {
+            tx: transaction,
+            statements: &mut conn.statements,
+        });
+        let result = work(&mut tx);
+        let Conn::Pg {
+            tx: transaction, ..
+        } = tx.conn
+        else {
+            unreachable!("a PostgreSQL unit of work holds a PostgreSQL connection")
+        };
+        let _ = transaction.rollback();
+        result
+    }
+}

@@ -1,0 +1,285 @@
+//! Canonical clinical records: medication records, lab results, conditions, allergies.
+//!
+//! Each row carries its subject (a local patient, a person, or both), its provenance
+//! (client, input, received time, location in the input) and, when it came from a FHIR
+//! resource, that resource's pk so a new version replaces the records of the old one.
+
+use super::{StoreError, Tx};
+use crate::args;
+use crate::domain::datetime::FhirDateTime;
+use crate::domain::{Allergy, Condition, LabResult, LabValue, MedicationRecord, Provenance};
+
+/// Whom a record belongs to, as resolved by the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Owner {
+    pub patient_pk: Option<i64>,
+    pub person_pk: Option<i64>,
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+fn day(d: Option<time::Date>) -> Option<String> {
+    d.map(|d| format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day()))
+}
+
+fn text<T: ToString>(v: &Option<T>) -> Option<String> {
+    v.as_ref().map(ToString::to_string)
+}
+
+/// Tables holding records derived from FHIR resources.
+const DERIVED: &[&str] = &[
+    "medication_records",
+    "lab_results",
+    "conditions",
+    "allergies",
+];
+
+impl Tx<'_> {
+    /// Removes every record derived from a resource (before its new version's records go in).
+    pub fn delete_records_of_resource(&mut self, resource_pk: i64) -> Result<(), StoreError> {
+        for table in DERIVED {
+            let sql = format!("DELETE FROM {table} WHERE source_resource_pk = ?");
+            self.conn().execute(&sql, args![resource_pk])?;
+        }
+        Ok(())
+    }
+
+    pub fn insert_medication(
+        &mut self,
+        m: &MedicationRecord,
+        owner: Owner,
+        prov: &Provenance,
+        source_resource_pk: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let facility = m.facility.as_ref().map(|f| f.as_str().to_owned());
+        let prescribing = m
+            .prescribing_facility
+            .as_ref()
+            .map(|f| f.as_str().to_owned());
+        let codings = json(&m.codings);
+        let dose_value = m.dose.as_ref().map(|q| q.value.as_str().to_owned());
+        let dose_unit = m
+            .dose
+            .as_ref()
+            .and_then(|q| q.unit.clone().or(q.code.clone()));
+        let daily_value = m.daily_dose.as_ref().map(|q| q.value.as_str().to_owned());
+        let daily_unit = m
+            .daily_dose
+            .as_ref()
+            .and_then(|q| q.unit.clone().or(q.code.clone()));
+        let usage_code = m.usage.as_ref().map(|c| c.code.clone());
+        let route = m.route.map(|r| r.as_str());
+        let start = day(m.start);
+        let end = day(m.end());
+        let recorded = text(&m.recorded_at);
+        self.conn().insert_returning(
+            "INSERT INTO medication_records (kind, patient_pk, person_pk, facility, prescribing_facility,
+                prescriber, drug_name, codings, dose_value, dose_unit, daily_dose_value, daily_dose_unit,
+                usage_code, usage_text, route, supply_days, start_date, end_date, recorded_at,
+                order_number, rp_number, status, source_resource_pk, input_id, client_id, received_at, location)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
+            args![
+                m.kind.as_str(),
+                owner.patient_pk,
+                owner.person_pk,
+                facility.as_deref(),
+                prescribing.as_deref(),
+                m.prescriber.as_deref(),
+                m.drug_name.as_deref(),
+                codings.as_str(),
+                dose_value.as_deref(),
+                dose_unit.as_deref(),
+                daily_value.as_deref(),
+                daily_unit.as_deref(),
+                usage_code.as_deref(),
+                m.usage_text.as_deref(),
+                route,
+                m.supply_days,
+                start.as_deref(),
+                end.as_deref(),
+                recorded.as_deref(),
+                m.order_number.as_deref(),
+                m.rp_number.as_deref(),
+                m.status.as_deref(),
+                source_resource_pk,
+                prov.input_id,
+                prov.client_id,
+                prov.received_at,
+                prov.location.as_str(),
+            ],
+        )
+    }
+
+    pub fn insert_lab(
+        &mut self,
+        l: &LabResult,
+        owner: Owner,
+        prov: &Provenance,
+        source_resource_pk: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let facility = l.facility.as_ref().map(|f| f.as_str().to_owned());
+        let local = l.local_code().cloned();
+        let codes = json(&l.codes);
+        let (num, txt, vcode, vsystem, comparator, unit, unit_code) = match &l.value {
+            LabValue::Quantity {
+                value,
+                comparator,
+                unit,
+                unit_code,
+                ..
+            } => (
+                Some(value.as_str().to_owned()),
+                None,
+                None,
+                None,
+                comparator.clone(),
+                unit.clone(),
+                unit_code.clone(),
+            ),
+            LabValue::Coded(c) => (
+                None,
+                c.display.clone(),
+                Some(c.code.clone()),
+                Some(c.system.clone()),
+                None,
+                None,
+                None,
+            ),
+            LabValue::Text(t) => (None, Some(t.clone()), None, None, None, None, None),
+            LabValue::Absent { reason } => (None, reason.clone(), None, None, None, None, None),
+        };
+        let range = l.reference_range.as_ref();
+        let ref_low = range
+            .and_then(|r| r.low.as_ref())
+            .map(|d| d.as_str().to_owned());
+        let ref_high = range
+            .and_then(|r| r.high.as_ref())
+            .map(|d| d.as_str().to_owned());
+        let ref_text = range.and_then(|r| r.text.clone());
+        let effective = text(&l.effective);
+        let effective_lo = l.effective.as_ref().map(|e: &FhirDateTime| e.range().lo);
+        let specimen = l.specimen.as_ref().map(|c| c.code.clone());
+        self.conn().insert_returning(
+            "INSERT INTO lab_results (patient_pk, person_pk, facility, jlac10, checkup_item, local_code,
+                local_system, name, codes, value_kind, value_num, value_text, value_code, value_system,
+                comparator, unit, unit_code, ref_low, ref_high, ref_text, flag, status, effective,
+                effective_lo, performer, specimen, category, source_resource_pk, input_id, client_id,
+                received_at, location)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             RETURNING pk",
+            args![
+                owner.patient_pk,
+                owner.person_pk,
+                facility.as_deref(),
+                l.jlac10(),
+                l.checkup_item(),
+                local.as_ref().map(|c| c.code.as_str()),
+                local.as_ref().map(|c| c.system.as_str()),
+                l.name.as_deref(),
+                codes.as_str(),
+                l.value.kind(),
+                num.as_deref(),
+                txt.as_deref(),
+                vcode.as_deref(),
+                vsystem.as_deref(),
+                comparator.as_deref(),
+                unit.as_deref(),
+                unit_code.as_deref(),
+                ref_low.as_deref(),
+                ref_high.as_deref(),
+                ref_text.as_deref(),
+                l.flag.as_deref(),
+                l.status.as_deref(),
+                effective.as_deref(),
+                effective_lo,
+                l.performer.as_deref(),
+                specimen.as_deref(),
+                l.category.as_deref(),
+                source_resource_pk,
+                prov.input_id,
+                prov.client_id,
+                prov.received_at,
+                prov.location.as_str(),
+            ],
+        )
+    }
+
+    pub fn insert_condition(
+        &mut self,
+        c: &Condition,
+        owner: Owner,
+        prov: &Provenance,
+        source_resource_pk: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let facility = c.facility.as_ref().map(|f| f.as_str().to_owned());
+        let codes = json(&c.codes);
+        let onset = text(&c.onset);
+        let recorded = text(&c.recorded);
+        self.conn().insert_returning(
+            "INSERT INTO conditions (patient_pk, person_pk, facility, codes, name, onset, recorded,
+                clinical_status, suspected, source_resource_pk, input_id, client_id, received_at, location)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
+            args![
+                owner.patient_pk,
+                owner.person_pk,
+                facility.as_deref(),
+                codes.as_str(),
+                c.name.as_deref(),
+                onset.as_deref(),
+                recorded.as_deref(),
+                c.clinical_status.as_deref(),
+                c.suspected,
+                source_resource_pk,
+                prov.input_id,
+                prov.client_id,
+                prov.received_at,
+                prov.location.as_str(),
+            ],
+        )
+    }
+
+    pub fn insert_allergy(
+        &mut self,
+        a: &Allergy,
+        owner: Owner,
+        prov: &Provenance,
+        source_resource_pk: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let facility = a.facility.as_ref().map(|f| f.as_str().to_owned());
+        let codes = json(&a.codes);
+        let recorded = text(&a.recorded);
+        self.conn().insert_returning(
+            "INSERT INTO allergies (patient_pk, person_pk, facility, codes, name, category, criticality,
+                clinical_status, recorded, source_resource_pk, input_id, client_id, received_at, location)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
+            args![
+                owner.patient_pk,
+                owner.person_pk,
+                facility.as_deref(),
+                codes.as_str(),
+                a.name.as_deref(),
+                a.category.as_deref(),
+                a.criticality.as_deref(),
+                a.clinical_status.as_deref(),
+                recorded.as_deref(),
+                source_resource_pk,
+                prov.input_id,
+                prov.client_id,
+                prov.received_at,
+                prov.location.as_str(),
+            ],
+        )
+    }
+
+    /// Record counts by table, for reports and tests: (medication, lab, condition, allergy).
+    pub fn record_counts(&mut self) -> Result<[i64; 4], StoreError> {
+        self.conn().query_one(
+            "SELECT (SELECT COUNT(*) FROM medication_records), (SELECT COUNT(*) FROM lab_results),
+                    (SELECT COUNT(*) FROM conditions), (SELECT COUNT(*) FROM allergies)",
+            &[],
+            |r| Ok([r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?]),
+        )
+    }
+}
