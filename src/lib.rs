@@ -4,7 +4,19 @@
 //! post claims and checkups and pull lab values, and a person's registered doctor reads a
 //! consolidated picture. See `ARCHITECTURE.md` for the code map and the invariants.
 
+pub mod api_schema;
+pub mod app;
+pub mod auth;
+pub mod cli;
 pub mod codec;
+pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod http;
+pub mod server;
+pub mod service;
 pub mod store;
+pub mod telemetry;
+pub mod tls;
+pub mod validation;

@@ -224,17 +224,17 @@ pub mod id_system {
     /// Prefix of a facility-local patient id system; the 10-digit institution code follows.
     pub const LOCAL_PATIENT_PREFIX: &str = "urn:oid:1.2.392.100495.20.3.51.1";
     /// The insurance individual member id (`保険者番号:記号:番号:枝番`).
-    pub const MEMBER_ID: &str = "http://jpfhir.jp/fhir/core/mhlw/IdSystem/JP_Insurance_memberID";
-    /// Earlier spellings of the member id system seen in JP specifications.
+    pub const MEMBER_ID: &str = "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID";
+    /// Earlier and alternative spellings of the member id system in JP specifications.
     pub const MEMBER_ID_ALIASES: &[&str] = &[
+        "http://jpfhir.jp/fhir/core/Idsystem/JP_Insurance_SubscriberID",
+        "http://jpfhir.jp/fhir/eCS/Idsysmem/JP_Insurance_memberID",
         "http://jpfhir.jp/fhir/ccs/Idenfier/JP_Insurance_memberID",
         "http://jpfhir.jp/fhir/core/IdSystem/JP_Insurance_memberID",
-        "urn:oid:1.2.392.100495.20.3.11",
     ];
     /// The 10-digit medical institution code.
     pub const INSTITUTION: &str =
         "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no";
-    pub const INSTITUTION_ALIASES: &[&str] = &["urn:oid:1.2.392.100495.20.3.23"];
     /// The 8-digit insurer number.
     pub const INSURER: &str = "urn:oid:1.2.392.100495.20.3.61";
     pub const INSURER_ALIASES: &[&str] =
@@ -247,7 +247,7 @@ pub mod id_system {
     }
 
     pub fn is_institution(system: &str) -> bool {
-        system == INSTITUTION || INSTITUTION_ALIASES.contains(&system)
+        system == INSTITUTION
     }
 
     pub fn is_insurer(system: &str) -> bool {

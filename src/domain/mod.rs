@@ -16,6 +16,7 @@ pub mod medication;
 pub mod member_id;
 pub mod person;
 pub mod provenance;
+pub mod record;
 
 pub use clinical::{Allergy, Condition};
 pub use code_system::Coding;
@@ -29,3 +30,4 @@ pub use medication::{
 pub use member_id::MemberId;
 pub use person::{CoverageLink, Demographics, LocalPatient, Sex, SubjectRef};
 pub use provenance::{Provenance, SourceFormat};
+pub use record::ClinicalRecord;

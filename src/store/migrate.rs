@@ -90,14 +90,14 @@ pub fn apply_sqlite(conn: &mut rusqlite::Connection) -> Result<MigrationReport, 
 const MIGRATION_LOCK: i64 = 0x6b61_6b61_7269_0001;
 
 pub fn apply_postgres(conn: &mut PgConn) -> Result<MigrationReport, StoreError> {
-    conn.client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
+    let (client, statements) = conn.parts()?;
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
     let result = (|| {
-        conn.client.batch_execute(CREATE_TABLE)?;
-        let tx = conn.client.transaction()?;
+        client.batch_execute(CREATE_TABLE)?;
+        let tx = client.transaction()?;
         let mut c = Conn::Pg {
             tx,
-            statements: &mut conn.statements,
+            statements: &mut *statements,
         };
         let mut report = MigrationReport::default();
         run(
@@ -111,10 +111,8 @@ pub fn apply_postgres(conn: &mut PgConn) -> Result<MigrationReport, StoreError> 
         }
         Ok(report)
     })();
-    conn.statements.clear();
-    let _ = conn
-        .client
-        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
+    statements.clear();
+    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
     result
 }
 

@@ -149,6 +149,32 @@ impl<'c> Tx<'c> {
     pub(crate) fn conn(&mut self) -> &mut Conn<'c> {
         &mut self.conn
     }
+
+    /// Serialises units of work that use the same key until this transaction ends
+    /// (PostgreSQL advisory lock; SQLite has a single writer already).
+    pub fn lock(&mut self, key: &str) -> Result<(), StoreError> {
+        if self.dialect() == Dialect::Postgres {
+            self.conn.query(
+                "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+                crate::args![key],
+                |_| Ok(()),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Opens a savepoint; `rollback_to` undoes what followed it, `release` keeps it.
+    pub fn savepoint(&mut self, name: &'static str) -> Result<(), StoreError> {
+        self.conn.batch(&format!("SAVEPOINT {name}"))
+    }
+
+    pub fn release(&mut self, name: &'static str) -> Result<(), StoreError> {
+        self.conn.batch(&format!("RELEASE SAVEPOINT {name}"))
+    }
+
+    pub fn rollback_to(&mut self, name: &'static str) -> Result<(), StoreError> {
+        self.conn.batch(&format!("ROLLBACK TO SAVEPOINT {name}"))
+    }
 }
 
 enum Backend {

@@ -26,11 +26,14 @@ impl r2d2::ManageConnection for PgManager {
     }
 
     fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
-        conn.client.simple_query("").map(|_| ())
+        match conn.parts() {
+            Ok((client, _)) => client.simple_query("").map(|_| ()),
+            Err(_) => Ok(()),
+        }
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
-        conn.client.is_closed()
+        conn.is_closed()
     }
 }
 
@@ -41,7 +44,16 @@ pub struct PgBackend {
 }
 
 impl PgBackend {
+    /// Opens the pool and migrates. The `postgres` client runs its own runtime, so this
+    /// runs on a thread of its own and may be called from anywhere (also async code).
     pub fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let (url, options) = (url.to_owned(), options.clone());
+        std::thread::spawn(move || Self::open_here(&url, &options))
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Abandoned))
+    }
+
+    fn open_here(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let mut config = postgres::Config::from_str(url)
             .map_err(|_| StoreError::Config("the PostgreSQL URL cannot be parsed".into()))?;
         if config.get_connect_timeout().is_none() {
@@ -70,11 +82,11 @@ impl PgBackend {
         E: From<StoreError>,
     {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
-        let conn = &mut *conn;
-        let transaction = conn.client.transaction().map_err(StoreError::from)?;
+        let (client, statements) = conn.parts()?;
+        let transaction = client.transaction().map_err(StoreError::from)?;
         let mut tx = Tx::new(Conn::Pg {
             tx: transaction,
-            statements: &mut conn.statements,
+            statements,
         });
         let result = work(&mut tx);
         let Conn::Pg {
@@ -102,16 +114,15 @@ impl PgBackend {
         E: From<StoreError>,
     {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
-        let conn = &mut *conn;
-        let transaction = conn
-            .client
+        let (client, statements) = conn.parts()?;
+        let transaction = client
             .build_transaction()
             .read_only(true)
             .start()
             .map_err(StoreError::from)?;
         let mut tx = Tx::new(Conn::Pg {
             tx: transaction,
-            statements: &mut conn.statements,
+            statements,
         });
         let result = work(&mut tx);
         let Conn::Pg {

@@ -28,6 +28,8 @@ pub struct ResourceWrite<'a> {
     pub input_id: Option<i64>,
     pub subject_ref: Option<&'a str>,
     pub body: &'a str,
+    /// The version's timestamp (epoch milliseconds), as stamped into `meta.lastUpdated`.
+    pub last_updated: i64,
 }
 
 pub(crate) const COLUMNS: &str =
@@ -66,7 +68,7 @@ impl Tx<'_> {
 
     /// Inserts version 1 of a new resource; returns its pk.
     pub fn insert_resource(&mut self, w: &ResourceWrite<'_>) -> Result<(i64, i64), StoreError> {
-        let now = self.now();
+        let now = w.last_updated;
         let pk = self.conn().insert_returning(
             "INSERT INTO resources (type, id, version, last_updated, owner_facility, client_id, input_id, subject_ref, body)
              VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?) RETURNING pk",
@@ -91,7 +93,7 @@ impl Tx<'_> {
         current: &ResourceRow,
         w: &ResourceWrite<'_>,
     ) -> Result<(i64, i64), StoreError> {
-        let now = self.now().max(current.last_updated);
+        let now = w.last_updated;
         self.conn().execute(
             "INSERT INTO resource_history (resource_pk, version, last_updated, client_id, body)
              VALUES (?, ?, ?, ?, ?)",

@@ -251,8 +251,8 @@ pub fn numbered_placeholders(sql: &str) -> String {
 
 /// A PostgreSQL connection with its prepared statements.
 pub struct PgConn {
-    pub client: postgres::Client,
-    pub statements: HashMap<String, postgres::Statement>,
+    client: Option<postgres::Client>,
+    statements: HashMap<String, postgres::Statement>,
 }
 
 const PG_STATEMENT_CACHE: usize = 512;
@@ -260,8 +260,42 @@ const PG_STATEMENT_CACHE: usize = 512;
 impl PgConn {
     pub fn new(client: postgres::Client) -> Self {
         Self {
-            client,
+            client: Some(client),
             statements: HashMap::new(),
+        }
+    }
+
+    /// The client and the statement cache, borrowed together.
+    pub fn parts(
+        &mut self,
+    ) -> Result<
+        (
+            &mut postgres::Client,
+            &mut HashMap<String, postgres::Statement>,
+        ),
+        StoreError,
+    > {
+        match self.client.as_mut() {
+            Some(c) => Ok((c, &mut self.statements)),
+            None => Err(StoreError::Unavailable("connection closed".into())),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.as_ref().is_none_or(postgres::Client::is_closed)
+    }
+}
+
+impl Drop for PgConn {
+    /// The `postgres` client blocks on its own runtime when closed, which is not allowed on
+    /// an async worker thread (where a pool may be dropped at shutdown): close it elsewhere.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let _ = std::thread::Builder::new()
+                .name("kakari-pg-close".into())
+                .spawn(move || drop(client));
         }
     }
 }

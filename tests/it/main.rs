@@ -2,4 +2,6 @@
 
 mod support;
 
+mod fhir_api;
+mod schemas;
 mod store_contract;

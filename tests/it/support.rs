@@ -55,7 +55,14 @@ impl TestDb {
     }
 
     /// A fresh schema, or `None` (with a message) when PostgreSQL is unreachable locally.
+    /// (The `postgres` client runs its own runtime: this works from async tests too.)
     pub fn postgres() -> Option<Self> {
+        std::thread::spawn(Self::postgres_here)
+            .join()
+            .expect("postgres setup thread")
+    }
+
+    fn postgres_here() -> Option<Self> {
         let base = postgres_base_url();
         let mut client = match postgres::Client::connect(&base, postgres::NoTls) {
             Ok(c) => c,
@@ -91,10 +98,17 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let TestDb::Postgres { schema, .. } = self
-            && let Ok(mut client) = postgres::Client::connect(&postgres_base_url(), postgres::NoTls)
-        {
-            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        if let TestDb::Postgres { schema, .. } = self {
+            let schema = schema.clone();
+            let _ = std::thread::spawn(move || {
+                if let Ok(mut client) =
+                    postgres::Client::connect(&postgres_base_url(), postgres::NoTls)
+                {
+                    let _ =
+                        client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+                }
+            })
+            .join();
         }
     }
 }
@@ -120,4 +134,170 @@ macro_rules! on_both_databases {
             }
         )*
     };
+}
+
+/// Defines an async test per database for `async fn(TestDb)`.
+#[macro_export]
+macro_rules! on_both_databases_async {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[actix_web::test]
+                async fn sqlite() {
+                    super::$name($crate::support::TestDb::sqlite()).await;
+                }
+
+                #[actix_web::test]
+                async fn postgres() {
+                    if let Some(db) = $crate::support::TestDb::postgres() {
+                        super::$name(db).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A running gateway on a random port, with its database.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: std::sync::Arc<kakari::app::AppState>,
+    handle: actix_web::dev::ServerHandle,
+    _db: TestDb,
+}
+
+fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl TestApp {
+    pub async fn spawn(db: TestDb) -> Self {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    pub async fn spawn_with(db: TestDb, tweak: impl FnOnce(&mut kakari::config::Config)) -> Self {
+        install_crypto();
+        let mut config = kakari::config::Config {
+            database_url: db.url().to_owned(),
+            admin_token: Some(ADMIN_TOKEN.to_owned()),
+            listen: "127.0.0.1:0".into(),
+            workers: 2,
+            log_level: "warn".into(),
+            ..kakari::config::Config::default()
+        };
+        tweak(&mut config);
+        let state = kakari::app::AppState::open(config).expect("open app state");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        let server = kakari::server::start(state.clone(), listener).expect("start server");
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            state,
+            handle,
+            _db: db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates a client through the admin API; returns its token.
+    pub async fn client(
+        &self,
+        role: &str,
+        facility: Option<&str>,
+        insurer: Option<&str>,
+        practitioner: Option<&str>,
+    ) -> String {
+        let body = serde_json::json!({
+            "name": format!("test {role}"), "role": role,
+            "facility": facility, "insurer": insurer, "practitioner": practitioner
+        });
+        let resp = self
+            .http
+            .post(self.url("/admin/clients"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "client creation failed");
+        let created: serde_json::Value = resp.json().await.unwrap();
+        created["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn emr(&self, facility: &str) -> String {
+        self.client("emr", Some(facility), None, None).await
+    }
+
+    pub async fn post_fhir(
+        &self,
+        token: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("Content-Type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put_fhir(
+        &self,
+        token: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.http
+            .put(self.url(path))
+            .bearer_auth(token)
+            .header("Content-Type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        let resp = self.get(token, path).await;
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+        (status, body)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        actix_web::rt::spawn(async move { handle.stop(false).await });
+        self.state.store.shutdown();
+    }
+}
+
+/// The code of the first issue of an OperationOutcome.
+pub fn outcome_code(outcome: &serde_json::Value) -> String {
+    outcome["issue"][0]["details"]["coding"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -1,1 +1,16 @@
-//! FHIR R4 JSON (JP Core).
+//! FHIR R4 JSON (JP Core): parsing, schema and JP Core validation, search parameters,
+//! mapping to the canonical domain, OperationOutcome and CapabilityStatement.
+
+pub mod bundle;
+pub mod capability;
+pub mod jpcore;
+pub mod json;
+pub mod outcome;
+pub mod path;
+pub mod resource_type;
+pub mod schema;
+pub mod search_params;
+pub mod to_domain;
+pub mod value;
+
+pub use resource_type::ResourceType;

@@ -1,0 +1,129 @@
+//! The access rules, in one place. `docs/access.md` is the same matrix in prose.
+//!
+//! * emr / pharmacy: write FHIR resources only for their own institution (the institution
+//!   of every facility-local patient id, of every referenced patient, and of every resource
+//!   they update must be theirs); read what their institution wrote, and the directory.
+//! * admin: clients, the directory (Organization, Practitioner, PractitionerRole) and the
+//!   audit trail; never clinical data.
+//! * doctor, insurer: the directory; clinical data only through the registration and
+//!   consent rules of their own endpoints.
+//!
+//! Policy on 403 vs 404: a request the caller's *role* may never make is 403; a resource
+//! that exists but is not visible to the caller is reported exactly like one that does not
+//! exist (404), so a denial never reveals that a record exists.
+
+use super::caller::Caller;
+use super::role::Role;
+use crate::codec::fhir::ResourceType;
+use crate::error::{ErrorCode, Problem};
+use crate::store::resources::ResourceRow;
+use crate::store::search::Visibility;
+
+fn forbidden(message: &str) -> Problem {
+    Problem::new(ErrorCode::Forbidden, "", message)
+}
+
+/// Requires one of `roles`.
+pub fn require_role(caller: &Caller, roles: &[Role]) -> Result<(), Problem> {
+    if roles.contains(&caller.role) {
+        Ok(())
+    } else {
+        Err(forbidden(
+            "this endpoint is not available to the client's role",
+        ))
+    }
+}
+
+/// May the caller write resources of this type at all?
+pub fn fhir_write(caller: &Caller, rtype: ResourceType) -> Result<(), Problem> {
+    match caller.role {
+        Role::Emr | Role::Pharmacy if caller.facility.is_some() => Ok(()),
+        Role::Emr | Role::Pharmacy => Err(forbidden("the client is not bound to an institution")),
+        Role::Admin if rtype.is_directory() => Ok(()),
+        Role::Admin => Err(forbidden("administrators do not write clinical data")),
+        Role::Doctor | Role::Insurer => Err(forbidden(
+            "only EMR, pharmacy and admin clients write FHIR resources",
+        )),
+    }
+}
+
+/// The institution that owns what the caller writes (`None` for administrators).
+pub fn owner_facility(caller: &Caller) -> Option<String> {
+    caller.facility.as_ref().map(|f| f.as_str().to_owned())
+}
+
+/// May the caller replace this stored resource?
+pub fn may_update(caller: &Caller, current: &ResourceRow) -> bool {
+    match caller.role {
+        Role::Admin => current.owner_facility.is_none(),
+        _ => current.owner_facility == owner_facility(caller) && current.owner_facility.is_some(),
+    }
+}
+
+/// Which resources of a type the caller may read (search and read).
+pub fn fhir_read(caller: &Caller, rtype: ResourceType) -> Result<Visibility, Problem> {
+    if rtype.is_directory() {
+        return Ok(Visibility::All);
+    }
+    match (caller.role, &caller.facility) {
+        (Role::Emr | Role::Pharmacy, Some(f)) => Ok(Visibility::Facility(f.as_str().to_owned())),
+        (Role::Emr | Role::Pharmacy, None) => {
+            Err(forbidden("the client is not bound to an institution"))
+        }
+        (Role::Admin, _) => Err(forbidden("administrators do not read clinical data")),
+        (Role::Doctor | Role::Insurer, _) => Err(forbidden(
+            "clinical data is read through the registration-based endpoints",
+        )),
+    }
+}
+
+/// Is a stored resource within a visibility?
+pub fn visible(visibility: &Visibility, row: &ResourceRow) -> bool {
+    match visibility {
+        Visibility::All => true,
+        Visibility::Facility(f) => row.owner_facility.as_deref() == Some(f.as_str()),
+        Visibility::Nothing => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::InstitutionCode;
+
+    fn caller(role: Role, facility: Option<&str>) -> Caller {
+        Caller {
+            client_id: 1,
+            name: "c".into(),
+            role,
+            facility: facility.map(|f| InstitutionCode::parse(f).unwrap()),
+            insurer: None,
+            practitioner: None,
+        }
+    }
+
+    #[test]
+    fn writes_follow_role_and_binding() {
+        let emr = caller(Role::Emr, Some("1311234567"));
+        assert!(fhir_write(&emr, ResourceType::MedicationRequest).is_ok());
+        assert!(fhir_write(&caller(Role::Emr, None), ResourceType::Patient).is_err());
+        assert!(fhir_write(&caller(Role::Admin, None), ResourceType::Organization).is_ok());
+        assert!(fhir_write(&caller(Role::Admin, None), ResourceType::Patient).is_err());
+        assert!(fhir_write(&caller(Role::Doctor, None), ResourceType::Organization).is_err());
+        assert!(fhir_write(&caller(Role::Insurer, None), ResourceType::Observation).is_err());
+    }
+
+    #[test]
+    fn reads_are_limited_to_the_own_institution() {
+        let emr = caller(Role::Emr, Some("1311234567"));
+        assert_eq!(
+            fhir_read(&emr, ResourceType::Observation).unwrap(),
+            Visibility::Facility("1311234567".into())
+        );
+        assert_eq!(
+            fhir_read(&caller(Role::Doctor, None), ResourceType::Organization).unwrap(),
+            Visibility::All
+        );
+        assert!(fhir_read(&caller(Role::Admin, None), ResourceType::Patient).is_err());
+    }
+}

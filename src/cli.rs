@@ -1,0 +1,203 @@
+//! The command line: `kakari serve | demo | migrate | client …`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::service::clients::{self, ClientRequest};
+use crate::store::{Store, StoreOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kakari",
+    version,
+    about = "Registered family doctor (かかりつけ医) interoperability gateway"
+)]
+pub struct Cli {
+    /// TOML configuration file (KAKARI_* environment variables override it).
+    #[arg(long, global = true, env = "KAKARI_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (HTTP; MLLP when KAKARI_MLLP_LISTEN is set).
+    Serve,
+    /// Start the gateway on a fresh embedded database with sample data and demo clients.
+    Demo(DemoArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory for the demo database (recreated on every run).
+    #[arg(long, default_value = "kakari-demo")]
+    pub dir: PathBuf,
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Load the data, print the clients and exit without serving.
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create a client and print its token (shown only once).
+    Add {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+        /// 10-digit institution code (emr, pharmacy; a doctor's institution).
+        #[arg(long)]
+        facility: Option<String>,
+        /// Insurer number (insurer).
+        #[arg(long)]
+        insurer: Option<String>,
+        /// Practitioner id (doctor).
+        #[arg(long)]
+        practitioner: Option<String>,
+        /// Days until the token expires.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List clients.
+    List,
+    /// Revoke a client's token.
+    Revoke { id: i64 },
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("kakari: {message}");
+    ExitCode::FAILURE
+}
+
+fn open_store(config: &Config) -> Result<Store, crate::store::StoreError> {
+    Store::open(
+        &config.database_url,
+        &StoreOptions {
+            pool_size: config.db_pool_size,
+            ..StoreOptions::default()
+        },
+    )
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    crate::telemetry::init_logging(config.log_format, &config.log_level);
+    match cli.command {
+        Command::Serve => {
+            let state = match AppState::open(config) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            match actix_web::rt::System::new().block_on(crate::server::serve(state)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
+        Command::Demo(args) => crate::demo::run(config, &args),
+        Command::Migrate => match open_store(&config) {
+            Ok(store) => {
+                let report = store.migrations();
+                for (v, name) in &report.applied {
+                    println!("applied {v:04}_{name}");
+                }
+                println!(
+                    "schema up to date ({} applied now, {} before)",
+                    report.applied.len(),
+                    report.already_applied.len()
+                );
+                store.shutdown();
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        Command::Client(command) => actix_web::rt::System::new().block_on(client(config, command)),
+    }
+}
+
+async fn client(config: Config, command: ClientCommand) -> ExitCode {
+    let store = match open_store(&config) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let code = match command {
+        ClientCommand::Add {
+            role,
+            name,
+            facility,
+            insurer,
+            practitioner,
+            expires_in_days,
+        } => {
+            let request = ClientRequest {
+                name,
+                role,
+                facility,
+                insurer,
+                practitioner,
+                expires_at: expires_in_days
+                    .map(|d| crate::domain::datetime::now_millis() + i64::from(d) * 86_400_000),
+            };
+            match clients::create_in(&store, &request, None).await {
+                Ok(created) => {
+                    println!("client {} created; token (shown only once):", created.id);
+                    println!("{}", created.token);
+                    ExitCode::SUCCESS
+                }
+                Err(p) => fail(p),
+            }
+        }
+        ClientCommand::List => match store.read(|tx| tx.list_clients()).await {
+            Ok(rows) => {
+                println!(
+                    "{:>5}  {:<9} {:<12} {:<10} {:<14} {:<8} name",
+                    "id", "role", "facility", "insurer", "practitioner", "status"
+                );
+                for r in rows {
+                    println!(
+                        "{:>5}  {:<9} {:<12} {:<10} {:<14} {:<8} {}",
+                        r.id,
+                        r.role,
+                        r.facility.unwrap_or_default(),
+                        r.insurer.unwrap_or_default(),
+                        r.practitioner.unwrap_or_default(),
+                        if r.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        },
+                        r.name
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        ClientCommand::Revoke { id } => match store.write(move |tx| tx.revoke_client(id)).await {
+            Ok(true) => {
+                println!("client {id} revoked");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => fail(format!("no active client {id}")),
+            Err(e) => fail(e),
+        },
+    };
+    store.shutdown();
+    code
+}

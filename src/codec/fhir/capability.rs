@@ -1,0 +1,87 @@
+//! The CapabilityStatement: exactly what this server supports, generated from the same
+//! tables the server runs on (types, search parameters, interactions).
+
+use serde_json::{Value, json};
+
+use super::ResourceType;
+use super::search_params::{COMMON_PARAMS, params_of};
+
+/// The CapabilityStatement served at `GET /fhir/metadata`.
+pub fn statement(base: &str, software_version: &str) -> Value {
+    let resources: Vec<Value> = ResourceType::ALL
+        .iter()
+        .map(|t| {
+            let mut params: Vec<Value> = params_of(*t)
+                .iter()
+                .map(|p| json!({"name": p.name, "type": p.kind.as_fhir(), "documentation": p.doc}))
+                .collect();
+            params.extend(
+                COMMON_PARAMS
+                    .iter()
+                    .map(|(name, kind)| json!({"name": name, "type": kind})),
+            );
+            json!({
+                "type": t.as_str(),
+                "profile": t.jp_core_profile(),
+                "interaction": [
+                    {"code": "read"}, {"code": "create"}, {"code": "update"}, {"code": "search-type"}
+                ],
+                "versioning": "versioned-update",
+                "readHistory": false,
+                "updateCreate": true,
+                "conditionalCreate": true,
+                "conditionalUpdate": false,
+                "conditionalDelete": "not-supported",
+                "searchParam": params
+            })
+        })
+        .collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-26",
+        "kind": "instance",
+        "software": {"name": "kakari", "version": software_version},
+        "implementation": {"description": "kakari registered family doctor gateway", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "implementationGuide": ["http://jpfhir.jp/fhir/core/ImplementationGuide/jpfhir.jp.core"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "description": "Authorization: Bearer <token> issued per client (kakari client add / POST /admin/clients)"
+            },
+            "resource": resources,
+            "interaction": [{"code": "batch"}, {"code": "transaction"}],
+            "searchParam": [
+                {"name": "_count", "type": "number", "documentation": "page size, 1 to 1000 (default 20)"},
+                {"name": "_cursor", "type": "string", "documentation": "opaque paging cursor from a next link"}
+            ]
+        }]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_every_served_type_with_its_search_parameters() {
+        let cs = statement("http://localhost/fhir", "0.1.0");
+        let resources = cs["rest"][0]["resource"].as_array().unwrap();
+        assert_eq!(resources.len(), ResourceType::ALL.len());
+        let obs = resources
+            .iter()
+            .find(|r| r["type"] == "Observation")
+            .unwrap();
+        let names: Vec<&str> = obs["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for expected in ["patient", "code", "date", "category", "_lastUpdated"] {
+            assert!(names.contains(&expected), "{expected}");
+        }
+    }
+}

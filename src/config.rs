@@ -1,0 +1,156 @@
+//! Configuration: defaults, then a TOML file (`--config`), then `KAKARI_*` environment
+//! variables (highest precedence). Every key has the same name in the file (lower case)
+//! and in the environment (`KAKARI_` + upper case): `listen` / `KAKARI_LISTEN`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// HTTP listen address.
+    pub listen: String,
+    /// `sqlite://<path>` (default) or `postgres://…`.
+    pub database_url: String,
+    /// Bootstrap administrator token (creates the first clients).
+    pub admin_token: Option<String>,
+    /// MLLP listen address; MLLP is off when unset.
+    pub mllp_listen: Option<String>,
+    /// PEM certificate chain and private key; HTTPS when both are set.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Directory with operator-supplied code masters.
+    pub masters_dir: Option<PathBuf>,
+    pub log_format: LogFormat,
+    /// `tracing` filter, e.g. `info` or `kakari=debug,actix_web=info`.
+    pub log_level: String,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads (0 = one per CPU).
+    pub workers: usize,
+    /// Database connections (PostgreSQL pool / SQLite readers).
+    pub db_pool_size: u32,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// Base URL clients reach kakari at (for FHIR links); derived from the request when unset.
+    pub public_base_url: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://kakari.db".into(),
+            admin_token: None,
+            mllp_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            masters_dir: None,
+            log_format: LogFormat::Human,
+            log_level: "info".into(),
+            max_body_bytes: 32 * 1024 * 1024,
+            workers: 0,
+            db_pool_size: 8,
+            shutdown_timeout_secs: 30,
+            public_base_url: None,
+        }
+    }
+}
+
+/// A configuration problem, naming the key (never echoing secret values).
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Loads defaults ← file ← environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("KAKARI_").ignore(&["config"]));
+        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen
+            .parse::<SocketAddr>()
+            .map_err(|_| ConfigError("listen must be host:port (e.g. 127.0.0.1:8080)".into()))?;
+        if let Some(m) = &self.mllp_listen {
+            m.parse::<SocketAddr>()
+                .map_err(|_| ConfigError("mllp_listen must be host:port".into()))?;
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError(
+                "tls_cert and tls_key must be set together".into(),
+            ));
+        }
+        if !(self.database_url.starts_with("sqlite://")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(
+                "database_url must start with sqlite:// or postgres://".into(),
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError("max_body_bytes must be at least 1024".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn file_then_environment_take_precedence() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "kakari.toml",
+                "listen = \"0.0.0.0:9000\"\nlog_format = \"json\"\n",
+            )?;
+            jail.set_env("KAKARI_LISTEN", "127.0.0.1:9100");
+            let c = Config::load(Some(Path::new("kakari.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "127.0.0.1:9100");
+            assert_eq!(c.log_format, LogFormat::Json);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let c = Config {
+            listen: "nowhere".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("listen"));
+    }
+}

@@ -1,0 +1,35 @@
+//! A clinical record of any kind, as codecs produce them and the store keeps them.
+
+use super::clinical::{Allergy, Condition};
+use super::lab::LabResult;
+use super::medication::MedicationRecord;
+use super::person::SubjectRef;
+
+/// One canonical clinical record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClinicalRecord {
+    Medication(MedicationRecord),
+    Lab(LabResult),
+    Condition(Condition),
+    Allergy(Allergy),
+}
+
+impl ClinicalRecord {
+    pub fn subject(&self) -> &SubjectRef {
+        match self {
+            Self::Medication(m) => &m.subject,
+            Self::Lab(l) => &l.subject,
+            Self::Condition(c) => &c.subject,
+            Self::Allergy(a) => &a.subject,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Medication(_) => "medication",
+            Self::Lab(_) => "lab",
+            Self::Condition(_) => "condition",
+            Self::Allergy(_) => "allergy",
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Request extractors: the authenticated caller, and request bodies read with a size
+//! limit and a content-type check.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::StreamExt;
+use tracing_actix_web::RequestId;
+
+use super::problem::{Flavor, HttpProblem};
+use crate::app::AppState;
+use crate::error::{ErrorCode, Problem};
+use crate::service::Ctx;
+
+fn flavor(req: &HttpRequest) -> Flavor {
+    Flavor::of_path(req.path())
+}
+
+fn app(req: &HttpRequest) -> Result<Arc<AppState>, HttpProblem> {
+    req.app_data::<web::Data<AppState>>()
+        .map(|d| d.clone().into_inner())
+        .ok_or_else(|| HttpProblem::json(Problem::bare(ErrorCode::Internal)))
+}
+
+/// The request id tracing-actix-web assigned.
+pub fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|id| id.to_string())
+        .unwrap_or_default()
+}
+
+/// An authenticated request context.
+pub struct Authenticated(pub Ctx);
+
+impl FromRequest for Authenticated {
+    type Error = HttpProblem;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let flavor = flavor(&req);
+            let app = app(&req)?;
+            let header = req
+                .headers()
+                .get("Authorization")
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned);
+            let caller = app
+                .auth
+                .authenticate(header.as_deref())
+                .await
+                .map_err(|problem| HttpProblem { problem, flavor })?;
+            Ok(Authenticated(Ctx {
+                caller,
+                request_id: request_id(&req),
+            }))
+        })
+    }
+}
+
+/// Which bodies an endpoint accepts.
+#[derive(Debug, Clone, Copy)]
+pub enum BodyKind {
+    /// `application/fhir+json` or `application/json`.
+    Json,
+    /// Anything (the endpoint decodes it and names the format it found).
+    Any,
+}
+
+fn media_type(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get("Content-Type")
+        .and_then(|h| h.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
+/// Reads the request body up to the configured limit.
+pub async fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    kind: BodyKind,
+) -> Result<Bytes, HttpProblem> {
+    let flavor = flavor(req);
+    let app = app(req)?;
+    let limit = app.config.max_body_bytes;
+    let refuse = |code: ErrorCode, location: &str, message: &str| HttpProblem {
+        problem: Problem::new(code, location, message),
+        flavor,
+    };
+    if let BodyKind::Json = kind {
+        match media_type(req).as_deref() {
+            Some("application/fhir+json" | "application/json") => {}
+            _ => {
+                return Err(refuse(
+                    ErrorCode::UnsupportedMediaType,
+                    "Content-Type",
+                    "send Content-Type: application/fhir+json (or application/json)",
+                ));
+            }
+        }
+    }
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(refuse(
+            ErrorCode::BodyTooLarge,
+            "Content-Length",
+            "the body exceeds the size limit",
+        ));
+    }
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(8192).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            refuse(
+                ErrorCode::MalformedJson,
+                "body",
+                "the body could not be read",
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(refuse(
+                ErrorCode::BodyTooLarge,
+                "body",
+                "the body exceeds the size limit",
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// A JSON request body (content type checked, size limited).
+pub struct JsonBody(pub Bytes);
+
+impl FromRequest for JsonBody {
+    type Error = HttpProblem;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            read_body(&req, &mut payload, BodyKind::Json)
+                .await
+                .map(JsonBody)
+        })
+    }
+}
+
+/// Any request body (size limited).
+pub struct RawBody(pub Bytes);
+
+impl FromRequest for RawBody {
+    type Error = HttpProblem;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            read_body(&req, &mut payload, BodyKind::Any)
+                .await
+                .map(RawBody)
+        })
+    }
+}
+
+/// The base URL of this server as the client addressed it (`https://host/fhir`).
+pub fn base_url(req: &HttpRequest, configured: Option<&str>, suffix: &str) -> String {
+    match configured {
+        Some(base) => format!("{}{suffix}", base.trim_end_matches('/')),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}{suffix}", info.scheme(), info.host())
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Cross-cutting request handling: metrics per route and status, the `X-Request-Id`
+//! response header, and a last-resort net that turns a panic into a 500 problem response
+//! instead of a dropped connection.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use actix_web::Error;
+use actix_web::HttpMessage;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use futures_util::FutureExt;
+use tracing_actix_web::RequestId;
+
+use super::problem::{Flavor, HttpProblem};
+use crate::error::{ErrorCode, Problem};
+use crate::telemetry::{HTTP_DURATION, HTTP_REQUESTS};
+
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let flavor = Flavor::of_path(req.path());
+    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    // The request must not be cloned before routing (actix routes by mutating it), so a
+    // panic is turned into an error that actix renders with our problem body.
+    let result = AssertUnwindSafe(next.call(req)).catch_unwind().await;
+    let mut response = match result {
+        Ok(Ok(res)) => res.map_into_boxed_body(),
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            tracing::error!("a request handler panicked");
+            metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => "panicked", "status" => "500")
+                .increment(1);
+            return Err(HttpProblem {
+                problem: Problem::bare(ErrorCode::Internal),
+                flavor,
+            }
+            .into());
+        }
+    };
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!(HTTP_DURATION, "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    if let Some(id) = request_id
+        && let Ok(value) = HeaderValue::from_str(&id)
+    {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(response)
+}

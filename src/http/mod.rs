@@ -1,0 +1,36 @@
+//! The actix-web HTTP interface: routes, middleware (request id, tracing, metrics), error
+//! bodies. Handlers are thin: extract, call one service function, respond.
+
+pub mod admin;
+pub mod extract;
+pub mod fhir;
+pub mod health;
+pub mod middleware;
+pub mod openapi;
+pub mod problem;
+pub mod respond;
+
+use actix_web::{HttpRequest, HttpResponse};
+
+use crate::error::{ErrorCode, Problem};
+use problem::{Flavor, HttpProblem};
+
+/// The fallback for unknown paths.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, HttpProblem> {
+    Err(HttpProblem {
+        problem: Problem::new(ErrorCode::RouteNotFound, "path", "no such endpoint"),
+        flavor: Flavor::of_path(req.path()),
+    })
+}
+
+/// The fallback for known paths called with another method.
+pub async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, HttpProblem> {
+    Err(HttpProblem {
+        problem: Problem::new(
+            ErrorCode::MethodNotAllowed,
+            "method",
+            "method not allowed here",
+        ),
+        flavor: Flavor::of_path(req.path()),
+    })
+}

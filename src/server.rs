@@ -1,0 +1,87 @@
+//! Assembling and running the HTTP server: routes, middleware, TLS, graceful shutdown.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
+
+use crate::app::AppState;
+use crate::http;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen: {0}")]
+    Listen(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("the FHIR schema failed to compile: {0}")]
+    Schema(String),
+}
+
+/// Builds the server on a bound listener (tests bind port 0 and read the address).
+pub fn start(
+    state: Arc<AppState>,
+    listener: TcpListener,
+) -> Result<actix_web::dev::Server, ServeError> {
+    let data = web::Data::from(state.clone());
+    let workers = match state.config.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let tls = crate::tls::server_config(&state.config).map_err(ServeError::Tls)?;
+    let server = HttpServer::new(move || {
+        let (app, api) = App::new()
+            .into_utoipa_app()
+            .service(http::health::healthz)
+            .service(http::health::readyz)
+            .service(http::health::metrics)
+            .service(http::admin::create_client)
+            .service(http::admin::list_clients)
+            .service(http::admin::revoke_client)
+            .split_for_parts();
+        app.app_data(data.clone())
+            .app_data(web::Data::new(http::openapi::finish(api)))
+            .route("/openapi.json", web::get().to(http::openapi::serve))
+            .configure(http::fhir::routes)
+            .default_service(web::to(http::not_found))
+            .wrap(from_fn(http::middleware::observe))
+            .wrap(TracingLogger::default())
+    })
+    .workers(workers)
+    .shutdown_timeout(state.config.shutdown_timeout_secs)
+    .client_request_timeout(Duration::from_secs(60));
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config),
+        None => server.listen(listener),
+    }
+    .map_err(ServeError::Listen)?;
+    Ok(server.run())
+}
+
+/// Runs the gateway until SIGINT/SIGTERM, then finishes in-flight requests and queued
+/// writes before returning.
+pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
+    crate::codec::fhir::schema::warm_up().map_err(ServeError::Schema)?;
+    let listener = TcpListener::bind(&state.config.listen).map_err(ServeError::Listen)?;
+    let address = listener.local_addr().map_err(ServeError::Listen)?;
+    let scheme = if state.config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(%address, %scheme, "kakari listening");
+    let server = start(state.clone(), listener)?;
+    let result = server.await.map_err(ServeError::Listen);
+    tracing::info!("HTTP server stopped; flushing queued writes");
+    state.store.shutdown();
+    result
+}

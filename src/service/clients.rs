@@ -1,0 +1,203 @@
+//! API clients: creation (with a token shown once), listing, revocation.
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::auth::{Role, access, token};
+use crate::domain::{InstitutionCode, InsurerNumber};
+use crate::error::{ErrorCode, Problem};
+use crate::service::Ctx;
+use crate::store::Store;
+use crate::store::clients::{ClientRow, NewClient};
+
+/// What an administrator asks for.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRequest {
+    pub name: String,
+    /// `emr`, `pharmacy`, `insurer`, `doctor` or `admin`.
+    pub role: String,
+    /// 10-digit institution code (required for emr and pharmacy; the doctor's institution).
+    pub facility: Option<String>,
+    /// Insurer number (required for insurer).
+    pub insurer: Option<String>,
+    /// Practitioner id, e.g. the 医籍登録番号 (required for doctor).
+    pub practitioner: Option<String>,
+    /// Optional expiry, epoch milliseconds.
+    pub expires_at: Option<i64>,
+}
+
+/// A created client and its token (shown only once).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CreatedClient {
+    pub id: i64,
+    pub token: String,
+}
+
+/// A client as listed (never with its token).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ClientView {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub facility: Option<String>,
+    pub insurer: Option<String>,
+    pub practitioner: Option<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked: bool,
+}
+
+impl From<ClientRow> for ClientView {
+    fn from(r: ClientRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            role: r.role,
+            facility: r.facility,
+            insurer: r.insurer,
+            practitioner: r.practitioner,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked: r.revoked_at.is_some(),
+        }
+    }
+}
+
+fn invalid(field: &str, message: &str) -> Problem {
+    Problem::new(ErrorCode::InvalidBody, field, message)
+}
+
+/// Checks a request, normalises its bindings and draws the secret: the client to store and
+/// the secret to show once.
+fn validate(req: &ClientRequest) -> Result<(NewClient, String), Problem> {
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(invalid("name", "name must be 1 to 200 characters"));
+    }
+    let role = Role::parse(&req.role).ok_or_else(|| {
+        invalid(
+            "role",
+            "role must be one of emr, pharmacy, insurer, doctor, admin",
+        )
+    })?;
+    let facility = req
+        .facility
+        .as_deref()
+        .map(InstitutionCode::parse)
+        .transpose()
+        .map_err(|_| invalid("facility", "facility must be a 10-digit institution code"))?;
+    let insurer = req
+        .insurer
+        .as_deref()
+        .map(InsurerNumber::parse)
+        .transpose()
+        .map_err(|_| {
+            invalid(
+                "insurer",
+                "insurer must be an insurer number of up to 8 digits",
+            )
+        })?;
+    let practitioner = req
+        .practitioner
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    match role {
+        Role::Emr | Role::Pharmacy if facility.is_none() => {
+            return Err(invalid(
+                "facility",
+                "emr and pharmacy clients need a facility",
+            ));
+        }
+        Role::Insurer if insurer.is_none() => {
+            return Err(invalid("insurer", "insurer clients need an insurer number"));
+        }
+        Role::Doctor if practitioner.is_none() => {
+            return Err(invalid(
+                "practitioner",
+                "doctor clients need a practitioner id",
+            ));
+        }
+        _ => {}
+    }
+    let secret = token::new_secret().map_err(|_| Problem::bare(ErrorCode::Internal))?;
+    let client = NewClient {
+        name: name.to_owned(),
+        role: role.as_str().to_owned(),
+        facility: facility.map(|f| f.as_str().to_owned()),
+        insurer: insurer.map(|i| i.as_str().to_owned()),
+        practitioner: practitioner.map(str::to_owned),
+        token_hash: secret.digest,
+        expires_at: req.expires_at,
+    };
+    Ok((client, secret.secret))
+}
+
+/// Creates a client directly in the store (CLI, demo). Returns the id and token.
+pub async fn create_in(
+    store: &Store,
+    req: &ClientRequest,
+    actor: Option<&Ctx>,
+) -> Result<CreatedClient, Problem> {
+    let (client, secret) = validate(req)?;
+    let mut audit = actor.map(|a| a.audit("client.create"));
+    let id = store
+        .write(move |tx| {
+            let id = tx.insert_client(&client)?;
+            if let Some(entry) = audit.as_mut() {
+                entry.detail = Some(format!("client {id} role {}", client.role));
+                tx.append_audit(std::slice::from_ref(entry))?;
+            }
+            Ok::<_, Problem>(id)
+        })
+        .await?;
+    Ok(CreatedClient {
+        id,
+        token: token::format(id, &secret),
+    })
+}
+
+/// `POST /admin/clients`.
+pub async fn create(
+    app: &AppState,
+    ctx: &Ctx,
+    req: ClientRequest,
+) -> Result<CreatedClient, Problem> {
+    access::require_role(&ctx.caller, &[Role::Admin])?;
+    create_in(&app.store, &req, Some(ctx)).await
+}
+
+/// `GET /admin/clients`.
+pub async fn list(app: &AppState, ctx: &Ctx) -> Result<Vec<ClientView>, Problem> {
+    access::require_role(&ctx.caller, &[Role::Admin])?;
+    let rows = app.store.read(|tx| tx.list_clients()).await?;
+    Ok(rows.into_iter().map(ClientView::from).collect())
+}
+
+/// `DELETE /admin/clients/{id}`: revokes a client's token.
+pub async fn revoke(app: &AppState, ctx: &Ctx, id: i64) -> Result<(), Problem> {
+    access::require_role(&ctx.caller, &[Role::Admin])?;
+    let mut audit = ctx.audit("client.revoke");
+    audit.detail = Some(format!("client {id}"));
+    let revoked = app
+        .store
+        .write(move |tx| {
+            let revoked = tx.revoke_client(id)?;
+            if revoked {
+                tx.append_audit(&[audit])?;
+            }
+            Ok::<_, Problem>(revoked)
+        })
+        .await?;
+    app.auth.forget(id);
+    if revoked {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            ErrorCode::ResourceNotFound,
+            "id",
+            "no active client with this id",
+        ))
+    }
+}

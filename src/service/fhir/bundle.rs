@@ -1,0 +1,372 @@
+//! Batch and transaction Bundles (`POST /fhir`).
+//!
+//! Both run as one unit of work with one durable commit. A transaction is all or nothing:
+//! the first failing entry aborts it and its error (located at `Bundle.entry[i]…`) is the
+//! response. A batch runs every entry in its own savepoint: good entries are kept, each bad
+//! one gets its own error in the batch-response. `Bundle.identifier` makes a re-sent Bundle
+//! return the first response without writing anything, also when the copies arrive at the
+//! same time (the key is claimed inside the unit of work).
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::persist::{self, WriteCtx, Written};
+use super::prepare::{self, Prepared};
+use super::rest::count_records;
+use super::{FhirBody, FhirResponse};
+use crate::app::AppState;
+use crate::codec::fhir::bundle::{self, BundleKind, Entry, Method};
+use crate::codec::fhir::{json as fhir_json, outcome};
+use crate::domain::datetime::{format_instant_millis, now_millis};
+use crate::error::{ErrorCode, Problem};
+use crate::service::{Ctx, sha256};
+use crate::store::Tx;
+use crate::store::inputs::{KeyClaim, NewInput};
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        412 => "Precondition Failed",
+        413 => "Payload Too Large",
+        422 => "Unprocessable Entity",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+fn success_entry(w: &Written) -> Value {
+    let status = if w.created { 201 } else { 200 };
+    let mut response = json!({
+        "status": format!("{status} {}", reason(status)),
+        "location": format!("{}/{}/_history/{}", w.rtype, w.id, w.version),
+        "etag": format!("W/\"{}\"", w.version),
+        "lastModified": format_instant_millis(w.last_updated),
+    });
+    if !w.warnings.is_empty() {
+        response["outcome"] = outcome::from_issues(&w.warnings);
+    }
+    json!({"response": response})
+}
+
+fn error_entry(p: &Problem) -> Value {
+    let status = p.status();
+    json!({"response": {
+        "status": format!("{status} {}", reason(status)),
+        "outcome": outcome::from_problem(p)
+    }})
+}
+
+/// Puts an entry's location on issues that lack one.
+fn at_entry(mut p: Problem, index: usize) -> Problem {
+    for issue in &mut p.issues {
+        if !issue.location.starts_with("Bundle") {
+            issue.location = if issue.location.is_empty() {
+                format!("Bundle.entry[{index}]")
+            } else {
+                format!("Bundle.entry[{index}].{}", issue.location)
+            };
+        }
+    }
+    p
+}
+
+/// An entry after id assignment.
+struct Planned {
+    entry: Entry,
+    id: String,
+}
+
+fn target(p: &Planned) -> String {
+    format!("{}/{}", p.entry.rtype, p.id)
+}
+
+fn reference_map(planned: &[Planned]) -> HashMap<String, String> {
+    planned
+        .iter()
+        .filter_map(|p| p.entry.full_url.clone().map(|u| (u, target(p))))
+        .collect()
+}
+
+fn prepare_all(
+    ctx: &Ctx,
+    planned: &[Planned],
+    map: &HashMap<String, String>,
+) -> Vec<Result<Prepared, Problem>> {
+    planned
+        .iter()
+        .map(|p| {
+            let mut resource = p.entry.resource.clone();
+            bundle::rewrite_references(&mut resource, map);
+            let location = format!("Bundle.entry[{}].resource", p.entry.index);
+            prepare::prepare(
+                &ctx.caller,
+                p.entry.rtype,
+                resource,
+                p.id.clone(),
+                &location,
+            )
+        })
+        .collect()
+}
+
+/// `POST /fhir` with a batch or transaction Bundle.
+pub async fn process(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<FhirResponse, Problem> {
+    let value = fhir_json::parse(body)?;
+    let request = bundle::parse(value)?;
+    let received_at = now_millis();
+    let digest = sha256(body);
+    let size = body.len() as i64;
+    let kind = request.kind;
+    let key = request.identifier.clone();
+
+    let mut planned = Vec::new();
+    let mut refused: Vec<(usize, Problem)> = Vec::new();
+    for (i, entry) in request.entries.into_iter().enumerate() {
+        match entry {
+            Ok(entry) => {
+                let id = entry.id.clone().unwrap_or_else(prepare::new_id);
+                planned.push(Planned { entry, id });
+            }
+            Err(p) if kind == BundleKind::Transaction => return Err(at_entry(p, i)),
+            Err(p) => refused.push((i, at_entry(p, i))),
+        }
+    }
+    let map = reference_map(&planned);
+    let mut prepared = Vec::with_capacity(planned.len());
+    for (p, result) in planned.iter().zip(prepare_all(ctx, &planned, &map)) {
+        match result {
+            Ok(prep) => prepared.push(Ok(prep)),
+            Err(e) if kind == BundleKind::Transaction => return Err(at_entry(e, p.entry.index)),
+            Err(e) => prepared.push(Err(e)),
+        }
+    }
+    let stamped: Vec<Option<String>> = prepared
+        .iter()
+        .zip(&planned)
+        .map(|(prep, p)| match (prep, p.entry.method) {
+            (Ok(prep), Method::Post) => {
+                let mut r = prep.resource.clone();
+                Some(prepare::stamp(&mut r, 1, received_at))
+            }
+            _ => None,
+        })
+        .collect();
+
+    let ctx2 = ctx.clone();
+    let outcome = app
+        .store
+        .write(move |tx| {
+            let scope = ctx2.caller.sender_scope();
+            if let Some(key) = &key
+                && let KeyClaim::Seen { response, .. } = tx.claim_key(&scope, &format!("bundle|{key}"))?
+            {
+                return Ok::<_, Problem>(Outcome::Replayed(response.unwrap_or_default()));
+            }
+            let input_id = tx.insert_input(&NewInput {
+                client_id: ctx2.caller.client_id,
+                format: "fhir",
+                received_at,
+                request_id: Some(&ctx2.request_id),
+                sha256: &digest,
+                size,
+                label: key.as_deref(),
+            })?;
+            let mut w = WriteCtx {
+                caller: &ctx2.caller,
+                request_id: &ctx2.request_id,
+                input_id,
+                received_at,
+                audit: Vec::new(),
+            };
+            let (entries, written) = match kind {
+                BundleKind::Transaction => transaction(tx, &mut w, &ctx2, planned, prepared, stamped, received_at)?,
+                BundleKind::Batch => batch(tx, &mut w, planned, prepared, stamped, refused, received_at)?,
+            };
+            tx.append_audit(&w.audit)?;
+            let response = json!({
+                "resourceType": "Bundle",
+                "type": if kind == BundleKind::Transaction { "transaction-response" } else { "batch-response" },
+                "entry": entries
+            });
+            let text = serde_json::to_string(&response).unwrap_or_default();
+            if let Some(key) = &key {
+                tx.complete_key(&scope, &format!("bundle|{key}"), Some(input_id), 200, text.as_bytes())?;
+            }
+            Ok(Outcome::Fresh(text, written))
+        })
+        .await?;
+    let text = match outcome {
+        Outcome::Replayed(bytes) => String::from_utf8(bytes).unwrap_or_default(),
+        Outcome::Fresh(text, written) => {
+            count_records(&written);
+            text
+        }
+    };
+    Ok(FhirResponse {
+        status: 200,
+        body: FhirBody::Text(text),
+        location: None,
+        version: None,
+        last_modified: None,
+    })
+}
+
+enum Outcome {
+    Replayed(Vec<u8>),
+    Fresh(String, Vec<Written>),
+}
+
+fn write_one(
+    tx: &mut Tx<'_>,
+    w: &mut WriteCtx<'_>,
+    entry: &Entry,
+    prep: &Prepared,
+    stamped: Option<&str>,
+    received_at: i64,
+) -> Result<Written, Problem> {
+    match entry.method {
+        Method::Post => {
+            if let Some(query) = &entry.if_none_exist
+                && let Some(row) = persist::conditional_match(
+                    tx,
+                    w.caller,
+                    entry.rtype,
+                    query,
+                    &format!("Bundle.entry[{}].request.ifNoneExist", entry.index),
+                )?
+            {
+                return Ok(persist::matched(row, entry.rtype));
+            }
+            match stamped {
+                Some(body) => persist::create(tx, w, prep, body, received_at),
+                None => {
+                    let mut r = prep.resource.clone();
+                    let body = prepare::stamp(&mut r, 1, received_at);
+                    persist::create(tx, w, prep, &body, received_at)
+                }
+            }
+        }
+        Method::Put => persist::update(tx, w, prep, entry.if_match, received_at),
+    }
+}
+
+type EntriesAndWritten = (Vec<Value>, Vec<Written>);
+
+fn transaction(
+    tx: &mut Tx<'_>,
+    w: &mut WriteCtx<'_>,
+    ctx: &Ctx,
+    planned: Vec<Planned>,
+    prepared: Vec<Result<Prepared, Problem>>,
+    stamped: Vec<Option<String>>,
+    received_at: i64,
+) -> Result<EntriesAndWritten, Problem> {
+    let mut prepared: Vec<Prepared> = prepared.into_iter().collect::<Result<_, _>>()?;
+    let mut stamped = stamped;
+    // Conditional creates first: a match changes where references to that entry point.
+    let mut matched: HashMap<usize, Written> = HashMap::new();
+    let mut remap = false;
+    let mut planned = planned;
+    for (k, p) in planned.iter_mut().enumerate() {
+        if let (Method::Post, Some(query)) = (p.entry.method, &p.entry.if_none_exist) {
+            let location = format!("Bundle.entry[{}].request.ifNoneExist", p.entry.index);
+            if let Some(row) =
+                persist::conditional_match(tx, w.caller, p.entry.rtype, query, &location)
+                    .map_err(|e| at_entry(e, p.entry.index))?
+            {
+                p.id = row.id.clone();
+                remap |= p.entry.full_url.is_some();
+                matched.insert(k, persist::matched(row, p.entry.rtype));
+            }
+        }
+    }
+    if remap {
+        let map = reference_map(&planned);
+        prepared = prepare_all(ctx, &planned, &map)
+            .into_iter()
+            .zip(&planned)
+            .map(|(r, p)| r.map_err(|e| at_entry(e, p.entry.index)))
+            .collect::<Result<_, _>>()?;
+        stamped = vec![None; planned.len()];
+    }
+    let mut entries = Vec::with_capacity(planned.len());
+    let mut written = Vec::with_capacity(planned.len());
+    for (k, (p, prep)) in planned.iter().zip(&prepared).enumerate() {
+        let result = match matched.remove(&k) {
+            Some(m) => m,
+            None => {
+                let mut entry = p.entry.clone();
+                entry.if_none_exist = None;
+                write_one(tx, w, &entry, prep, stamped[k].as_deref(), received_at)
+                    .map_err(|e| at_entry(e, p.entry.index))?
+            }
+        };
+        entries.push(success_entry(&result));
+        written.push(result);
+    }
+    Ok((entries, written))
+}
+
+fn batch(
+    tx: &mut Tx<'_>,
+    w: &mut WriteCtx<'_>,
+    planned: Vec<Planned>,
+    prepared: Vec<Result<Prepared, Problem>>,
+    stamped: Vec<Option<String>>,
+    refused: Vec<(usize, Problem)>,
+    received_at: i64,
+) -> Result<EntriesAndWritten, Problem> {
+    let total = planned.len() + refused.len();
+    let mut slots: Vec<Option<Value>> = vec![None; total];
+    for (i, p) in refused {
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = Some(error_entry(&p));
+        }
+    }
+    let mut written = Vec::new();
+    for ((p, prep), body) in planned.iter().zip(prepared).zip(stamped) {
+        let index = p.entry.index;
+        let result = match prep {
+            Err(e) => Err(e),
+            Ok(prep) => {
+                let audit_len = w.audit.len();
+                tx.savepoint("batch_entry")?;
+                match write_one(tx, w, &p.entry, &prep, body.as_deref(), received_at) {
+                    Ok(done) => {
+                        tx.release("batch_entry")?;
+                        Ok(done)
+                    }
+                    Err(e) => {
+                        tx.rollback_to("batch_entry")?;
+                        tx.release("batch_entry")?;
+                        w.audit.truncate(audit_len);
+                        Err(at_entry(e, index))
+                    }
+                }
+            }
+        };
+        let value = match &result {
+            Ok(done) => success_entry(done),
+            Err(e) => error_entry(e),
+        };
+        if let Some(slot) = slots.get_mut(index) {
+            *slot = Some(value);
+        }
+        if let Ok(done) = result {
+            written.push(done);
+        }
+    }
+    let entries = slots
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|| error_entry(&Problem::bare(ErrorCode::Internal))))
+        .collect();
+    Ok((entries, written))
+}

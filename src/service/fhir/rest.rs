@@ -1,0 +1,315 @@
+//! Create, update, read and search of single resources.
+
+use serde_json::{Value, json};
+
+use super::persist::{self, WriteCtx, Written};
+use super::prepare::{self, Prepared};
+use super::{FhirBody, FhirResponse, ReturnPreference};
+use crate::app::AppState;
+use crate::auth::access;
+use crate::codec::fhir::{ResourceType, json as fhir_json, outcome, resource_type, search_params};
+use crate::domain::datetime::now_millis;
+use crate::error::{ErrorCode, Problem};
+use crate::service::{Ctx, sha256};
+use crate::store::inputs::NewInput;
+use crate::store::search::{SearchQuery, Visibility};
+use crate::telemetry;
+
+/// `{base}/{type}/{id}/_history/{version}`.
+pub fn version_url(base: &str, w: &Written) -> String {
+    format!("{base}/{}/{}/_history/{}", w.rtype, w.id, w.version)
+}
+
+fn respond(base: &str, w: Written, prefer: ReturnPreference) -> FhirResponse {
+    let status = if w.created { 201 } else { 200 };
+    let body = match prefer {
+        ReturnPreference::Representation => FhirBody::Text(w.body.clone()),
+        ReturnPreference::Minimal => FhirBody::Empty,
+        ReturnPreference::OperationOutcome => FhirBody::Json(outcome::from_issues(&w.warnings)),
+    };
+    FhirResponse {
+        status,
+        body,
+        location: Some(version_url(base, &w)),
+        version: Some(w.version),
+        last_modified: Some(w.last_updated),
+    }
+}
+
+/// Records what was stored, for the metrics.
+pub fn count_records(written: &[Written]) {
+    for w in written {
+        for kind in &w.record_kinds {
+            telemetry::count_ingested("fhir", kind, 1);
+        }
+    }
+}
+
+fn new_input<'a>(ctx: &'a Ctx, digest: &'a [u8], size: usize, received_at: i64) -> NewInput<'a> {
+    NewInput {
+        client_id: ctx.caller.client_id,
+        format: "fhir",
+        received_at,
+        request_id: Some(&ctx.request_id),
+        sha256: digest,
+        size: size as i64,
+        label: None,
+    }
+}
+
+/// `POST /fhir/{type}`, optionally conditional (`If-None-Exist`).
+pub async fn create(
+    app: &AppState,
+    ctx: &Ctx,
+    rtype: ResourceType,
+    body: &[u8],
+    if_none_exist: Option<String>,
+    prefer: ReturnPreference,
+    base: &str,
+) -> Result<FhirResponse, Problem> {
+    access::fhir_write(&ctx.caller, rtype)?;
+    let value = fhir_json::parse(body)?;
+    prepare::resource_type_of(&value, Some(rtype), rtype.as_str())?;
+    let prepared = prepare::prepare(&ctx.caller, rtype, value, prepare::new_id(), rtype.as_str())?;
+    let received_at = now_millis();
+    let mut resource = prepared.resource.clone();
+    let stamped = prepare::stamp(&mut resource, 1, received_at);
+    let digest = sha256(body);
+    let size = body.len();
+    let ctx2 = ctx.clone();
+    let written = app
+        .store
+        .write(move |tx| {
+            let input_id = tx.insert_input(&new_input(&ctx2, &digest, size, received_at))?;
+            if let Some(query) = &if_none_exist
+                && let Some(row) =
+                    persist::conditional_match(tx, &ctx2.caller, rtype, query, "If-None-Exist")?
+            {
+                return Ok(persist::matched(row, rtype));
+            }
+            let mut w = WriteCtx {
+                caller: &ctx2.caller,
+                request_id: &ctx2.request_id,
+                input_id,
+                received_at,
+                audit: Vec::new(),
+            };
+            let written = persist::create(tx, &mut w, &prepared, &stamped, received_at)?;
+            tx.append_audit(&w.audit)?;
+            Ok::<_, Problem>(written)
+        })
+        .await?;
+    count_records(std::slice::from_ref(&written));
+    Ok(respond(base, written, prefer))
+}
+
+/// `PUT /fhir/{type}/{id}` (update, or create with a client-chosen id).
+#[allow(clippy::too_many_arguments)]
+pub async fn update(
+    app: &AppState,
+    ctx: &Ctx,
+    rtype: ResourceType,
+    id: &str,
+    body: &[u8],
+    if_match: Option<i64>,
+    prefer: ReturnPreference,
+    base: &str,
+) -> Result<FhirResponse, Problem> {
+    access::fhir_write(&ctx.caller, rtype)?;
+    if !resource_type::is_valid_id(id) {
+        return Err(Problem::new(
+            ErrorCode::InvalidId,
+            "id",
+            "not a valid FHIR id",
+        ));
+    }
+    let value = fhir_json::parse(body)?;
+    prepare::resource_type_of(&value, Some(rtype), rtype.as_str())?;
+    match value.get("id").and_then(Value::as_str) {
+        Some(body_id) if body_id == id => {}
+        _ => {
+            return Err(Problem::new(
+                ErrorCode::IdMismatch,
+                format!("{rtype}.id"),
+                "the body's id must equal the id in the URL",
+            ));
+        }
+    }
+    let prepared: Prepared =
+        prepare::prepare(&ctx.caller, rtype, value, id.to_owned(), rtype.as_str())?;
+    let received_at = now_millis();
+    let digest = sha256(body);
+    let size = body.len();
+    let ctx2 = ctx.clone();
+    let written = app
+        .store
+        .write(move |tx| {
+            let input_id = tx.insert_input(&new_input(&ctx2, &digest, size, received_at))?;
+            let mut w = WriteCtx {
+                caller: &ctx2.caller,
+                request_id: &ctx2.request_id,
+                input_id,
+                received_at,
+                audit: Vec::new(),
+            };
+            let written = persist::update(tx, &mut w, &prepared, if_match, received_at)?;
+            tx.append_audit(&w.audit)?;
+            Ok::<_, Problem>(written)
+        })
+        .await?;
+    count_records(std::slice::from_ref(&written));
+    Ok(respond(base, written, prefer))
+}
+
+fn not_found(rtype: ResourceType) -> Problem {
+    Problem::new(
+        ErrorCode::ResourceNotFound,
+        rtype.as_str(),
+        "no such resource",
+    )
+}
+
+/// Writes the audit rows of a read; the data is released only after they commit.
+async fn audit_read(
+    app: &AppState,
+    ctx: &Ctx,
+    entries: Vec<crate::store::audit::AuditEntry>,
+) -> Result<(), Problem> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    app.store
+        .write(move |tx| tx.append_audit(&entries).map(|_| ()))
+        .await
+        .map_err(|e: crate::store::StoreError| {
+            tracing::error!(request_id = %ctx.request_id, "audit write failed; read withheld");
+            Problem::from(e)
+        })
+}
+
+/// `GET /fhir/{type}/{id}`.
+pub async fn read(
+    app: &AppState,
+    ctx: &Ctx,
+    rtype: ResourceType,
+    id: &str,
+    base: &str,
+) -> Result<FhirResponse, Problem> {
+    let visibility = access::fhir_read(&ctx.caller, rtype)?;
+    if !resource_type::is_valid_id(id) {
+        return Err(not_found(rtype));
+    }
+    let (t, i) = (rtype.as_str().to_owned(), id.to_owned());
+    let found = app
+        .store
+        .read(move |tx| {
+            let row = tx.resource(&t, &i)?;
+            let patient = match row.as_ref().and_then(|r| r.subject_ref.clone()) {
+                Some(subject) => match subject.strip_prefix("Patient/") {
+                    Some(pid) => tx.patient_by_fhir_id(pid)?,
+                    None => None,
+                },
+                None => None,
+            };
+            Ok::<_, Problem>((row, patient))
+        })
+        .await?;
+    let (row, patient) = found;
+    let row = row
+        .filter(|r| access::visible(&visibility, r))
+        .ok_or_else(|| not_found(rtype))?;
+    if rtype.is_patient_data() {
+        let mut entry = ctx.audit("read");
+        entry.resource_type = Some(rtype.as_str().to_owned());
+        entry.resource_id = Some(row.id.clone());
+        entry.patient_pk = patient.as_ref().map(|p| p.pk);
+        entry.person_pk = patient.and_then(|p| p.person_pk);
+        audit_read(app, ctx, vec![entry]).await?;
+    }
+    Ok(FhirResponse {
+        status: 200,
+        location: Some(format!(
+            "{base}/{}/{}/_history/{}",
+            rtype, row.id, row.version
+        )),
+        version: Some(row.version),
+        last_modified: Some(row.last_updated),
+        body: FhirBody::Text(row.body),
+    })
+}
+
+fn query_string(pairs: &[(String, String)]) -> String {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, NON_ALPHANUMERIC),
+                utf8_percent_encode(v, NON_ALPHANUMERIC)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `GET /fhir/{type}?…`: a searchset Bundle with `total` and paging links.
+pub async fn search(
+    app: &AppState,
+    ctx: &Ctx,
+    rtype: ResourceType,
+    pairs: &[(String, String)],
+    base: &str,
+) -> Result<FhirResponse, Problem> {
+    let visibility = access::fhir_read(&ctx.caller, rtype)?;
+    let request = search_params::parse_query(rtype, pairs)?;
+    let query = SearchQuery {
+        rtype: rtype.as_str().to_owned(),
+        clauses: request.clauses.clone(),
+        visibility: visibility.clone(),
+        count: request.count,
+        after_pk: request.cursor,
+    };
+    let page = app.store.read(move |tx| tx.search(&query)).await?;
+    if rtype.is_patient_data() && visibility != Visibility::All {
+        let mut entry = ctx.audit("search");
+        entry.resource_type = Some(rtype.as_str().to_owned());
+        entry.detail = Some(format!(
+            "{} of {} result(s) returned",
+            page.rows.len(),
+            page.total
+        ));
+        audit_read(app, ctx, vec![entry]).await?;
+    }
+    let mut params = request.canonical.clone();
+    params.push(("_count".into(), request.count.to_string()));
+    let self_url = format!("{base}/{rtype}?{}", query_string(&params));
+    let mut links = vec![json!({"relation": "self", "url": self_url})];
+    if let Some(next) = page.next_after {
+        let mut next_params = params.clone();
+        next_params.push(("_cursor".into(), next.to_string()));
+        links.push(json!({"relation": "next", "url": format!("{base}/{rtype}?{}", query_string(&next_params))}));
+    }
+    let entries: Vec<Value> = page
+        .rows
+        .iter()
+        .map(|row| {
+            let resource: Value = serde_json::from_str(&row.body).unwrap_or(Value::Null);
+            json!({
+                "fullUrl": format!("{base}/{}/{}", row.rtype, row.id),
+                "resource": resource,
+                "search": {"mode": "match"}
+            })
+        })
+        .collect();
+    Ok(FhirResponse::json(
+        200,
+        json!({
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": page.total,
+            "link": links,
+            "entry": entries
+        }),
+    ))
+}
