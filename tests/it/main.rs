@@ -2,6 +2,9 @@
 
 mod support;
 
+mod docs;
 mod fhir_api;
+mod jp_core_examples;
+mod robustness;
 mod schemas;
 mod store_contract;

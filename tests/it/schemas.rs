@@ -49,10 +49,13 @@ fn collect_refs(v: &Value, defs: &Map<String, Value>, seen: &mut BTreeSet<String
     }
 }
 
+/// Drops `description` annotations (strings), keeping elements named `description`.
 fn strip_descriptions(v: &mut Value) {
     match v {
         Value::Object(o) => {
-            o.remove("description");
+            if o.get("description").is_some_and(Value::is_string) {
+                o.remove("description");
+            }
             o.values_mut().for_each(strip_descriptions);
         }
         Value::Array(a) => a.iter_mut().for_each(strip_descriptions),
