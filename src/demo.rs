@@ -151,7 +151,9 @@ fn print_guide(listen: &str, clients: &[(String, String, CreatedClient)]) {
     println!("\nTry:");
     println!("  curl -s {base}/healthz");
     println!("  curl -s {base}/fhir/metadata | head -c 400; echo");
-    println!("  curl -s -H \"Authorization: Bearer $EMR_TOKEN\" '{base}/fhir/Patient?name=やまだ'");
+    println!(
+        "  curl -s -H \"Authorization: Bearer $EMR_TOKEN\" -G {base}/fhir/Patient --data-urlencode name=やまだ"
+    );
     println!(
         "  curl -s -H \"Authorization: Bearer $EMR_TOKEN\" '{base}/fhir/MedicationRequest?patient=demo-yamada'"
     );

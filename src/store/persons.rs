@@ -109,11 +109,10 @@ impl Tx<'_> {
             return Ok(p);
         }
         let now = self.now();
-        let inserted = self.conn().query_opt(
+        let inserted = self.conn().insert_returning_opt(
             "INSERT INTO patients (facility, fhir_id, created_at) VALUES (?, ?, ?)
              ON CONFLICT DO NOTHING RETURNING pk",
             args![facility, fhir_id, now],
-            |r| r.i64(0),
         )?;
         let Some(pk) = inserted else {
             // A concurrent transaction created it first (PostgreSQL).
@@ -196,11 +195,10 @@ impl Tx<'_> {
             return Ok(p);
         }
         let now = self.now();
-        let inserted = self.conn().query_opt(
+        let inserted = self.conn().insert_returning_opt(
             "INSERT INTO patients (facility, local_id, birth_date, sex, created_at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT DO NOTHING RETURNING pk",
             args![facility, local_id, birth.as_deref(), sex, now],
-            |r| r.i64(0),
         )?;
         let Some(pk) = inserted else {
             return self
@@ -336,7 +334,7 @@ impl Tx<'_> {
         sex: &Option<String>,
     ) -> Result<i64, StoreError> {
         let now = self.now();
-        let inserted = self.conn().query_opt(
+        let inserted = self.conn().insert_returning_opt(
             "INSERT INTO persons (member_key, family_key, insurer, birth_date, sex, created_at)
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING pk",
             args![
@@ -347,7 +345,6 @@ impl Tx<'_> {
                 sex.as_deref(),
                 now
             ],
-            |r| r.i64(0),
         )?;
         match inserted {
             Some(pk) => Ok(pk),

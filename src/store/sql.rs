@@ -397,9 +397,32 @@ impl Conn<'_> {
             .ok_or_else(|| StoreError::Decode("query returned no row".into()))
     }
 
-    /// Runs an `INSERT … RETURNING <integer>` and returns that integer.
+    /// Runs an `INSERT … RETURNING <integer key>` and returns the key.
+    ///
+    /// On SQLite the `RETURNING` clause is dropped and the rowid read back instead: a
+    /// RETURNING statement keeps a statement journal open, which costs dearly inside the
+    /// writer's large group transactions.
     pub fn insert_returning(&mut self, sql: &str, params: &[Param<'_>]) -> Result<i64, StoreError> {
-        self.query_one(sql, params, |r| r.i64(0))
+        self.insert_returning_opt(sql, params)?
+            .ok_or_else(|| StoreError::Decode("insert returned no row".into()))
+    }
+
+    /// Like `insert_returning` for `ON CONFLICT DO NOTHING` inserts: `None` when nothing
+    /// was inserted.
+    pub fn insert_returning_opt(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Option<i64>, StoreError> {
+        match self {
+            Conn::Sqlite(c) => {
+                let body = sql.rfind(" RETURNING ").map_or(sql, |at| &sql[..at]);
+                let mut stmt = c.prepare_cached(body)?;
+                let changed = stmt.execute(rusqlite::params_from_iter(params.iter()))?;
+                Ok((changed > 0).then(|| c.last_insert_rowid()))
+            }
+            Conn::Pg { .. } => self.query_opt(sql, params, |r| r.i64(0)),
+        }
     }
 
     /// Runs several statements separated by `;` (migrations). No parameters.

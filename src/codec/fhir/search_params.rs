@@ -46,6 +46,15 @@ pub struct SearchParam {
     /// For references: the resource type a bare id means.
     pub target: Option<&'static str>,
     pub doc: &'static str,
+    /// Another parameter of the type this one is a synonym of (shares its index entries).
+    pub alias_of: Option<&'static str>,
+}
+
+impl SearchParam {
+    /// The name its index entries are stored under.
+    pub fn stored_as(&self) -> &'static str {
+        self.alias_of.unwrap_or(self.name)
+    }
 }
 
 const fn p(
@@ -60,6 +69,19 @@ const fn p(
         paths,
         target: None,
         doc,
+        alias_of: None,
+    }
+}
+
+/// `name` searches the same entries as `of`.
+const fn alias(name: &'static str, of: &'static str, doc: &'static str) -> SearchParam {
+    SearchParam {
+        name,
+        kind: ParamKind::Date,
+        paths: &[],
+        target: None,
+        doc,
+        alias_of: Some(of),
     }
 }
 
@@ -75,6 +97,7 @@ const fn r(
         paths,
         target: Some(target),
         doc,
+        alias_of: None,
     }
 }
 
@@ -168,10 +191,9 @@ const MEDICATION_REQUEST: &[SearchParam] = &[
         &["authoredOn"],
         "When the prescription was written",
     ),
-    p(
+    alias(
         "date",
-        Date,
-        &["authoredOn"],
+        "authoredon",
         "When the prescription was written (same as authoredon)",
     ),
     p(
@@ -193,10 +215,9 @@ const MEDICATION_DISPENSE: &[SearchParam] = &[
         &["whenHandedOver"],
         "When the drug was handed over",
     ),
-    p(
+    alias(
         "date",
-        Date,
-        &["whenHandedOver"],
+        "whenhandedover",
         "When the drug was handed over (same as whenhandedover)",
     ),
     p("identifier", Token, &["identifier"], "Dispense identifiers"),
@@ -212,10 +233,9 @@ const MEDICATION_STATEMENT: &[SearchParam] = &[
         &["effectiveDateTime", "effectivePeriod"],
         "When the drug was taken",
     ),
-    p(
+    alias(
         "date",
-        Date,
-        &["effectiveDateTime", "effectivePeriod"],
+        "effective",
         "When the drug was taken (same as effective)",
     ),
     p(

@@ -82,6 +82,8 @@ fn at_entry(mut p: Problem, index: usize) -> Problem {
 struct Planned {
     entry: Entry,
     id: String,
+    /// The id was assigned here (a POST entry), so it cannot exist yet.
+    fresh: bool,
 }
 
 fn target(p: &Planned) -> String {
@@ -113,6 +115,10 @@ fn prepare_all(
                 p.id.clone(),
                 &location,
             )
+            .map(|mut prep| {
+                prep.fresh_id = p.fresh;
+                prep
+            })
         })
         .collect()
 }
@@ -132,8 +138,9 @@ pub async fn process(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<FhirRespo
     for (i, entry) in request.entries.into_iter().enumerate() {
         match entry {
             Ok(entry) => {
+                let fresh = entry.id.is_none();
                 let id = entry.id.clone().unwrap_or_else(prepare::new_id);
-                planned.push(Planned { entry, id });
+                planned.push(Planned { entry, id, fresh });
             }
             Err(p) if kind == BundleKind::Transaction => return Err(at_entry(p, i)),
             Err(p) => refused.push((i, at_entry(p, i))),
@@ -185,6 +192,7 @@ pub async fn process(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<FhirRespo
                 input_id,
                 received_at,
                 audit: Vec::new(),
+                patients: Default::default(),
             };
             let (entries, written) = match kind {
                 BundleKind::Transaction => transaction(tx, &mut w, &ctx2, planned, prepared, stamped, received_at)?,

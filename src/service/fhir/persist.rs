@@ -2,6 +2,8 @@
 //! search index, the identity links it establishes (patients, persons, coverage), its
 //! canonical records, and its audit row. Runs inside `Store::write`.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::prepare::{Prepared, stamp};
@@ -26,6 +28,8 @@ pub struct WriteCtx<'a> {
     pub input_id: i64,
     pub received_at: i64,
     pub audit: Vec<AuditEntry>,
+    /// Patient rows already resolved in this unit of work, by FHIR Patient id.
+    pub patients: HashMap<String, i64>,
 }
 
 impl WriteCtx<'_> {
@@ -143,7 +147,9 @@ pub fn create(
     body: &str,
     last_updated: i64,
 ) -> Result<Written, Problem> {
-    if let Some(existing) = tx.resource(prepared.rtype.as_str(), &prepared.id)? {
+    if !prepared.fresh_id
+        && let Some(existing) = tx.resource(prepared.rtype.as_str(), &prepared.id)?
+    {
         // A client-chosen id (PUT create, transaction) that exists: update it instead.
         return update_existing(tx, w, prepared, existing, None);
     }
@@ -295,22 +301,31 @@ fn mismatch(location: String) -> Problem {
 }
 
 /// Resolves a subject to its local patient / person, enforcing the writer's institution.
+/// Records about a local patient keep only the patient: the person is found through the
+/// patient, so a link made later reaches them too.
 fn resolve_subject(
     tx: &mut Tx<'_>,
-    caller: &Caller,
+    w: &mut WriteCtx<'_>,
     subject: &SubjectRef,
     location: String,
 ) -> Result<Owner, Problem> {
-    let own = access::owner_facility(caller);
+    let own = access::owner_facility(w.caller);
     match subject {
         SubjectRef::FhirPatient(id) => {
+            if let Some(&pk) = w.patients.get(id) {
+                return Ok(Owner {
+                    patient_pk: Some(pk),
+                    person_pk: None,
+                });
+            }
             let row = tx.ensure_fhir_patient(id, own.as_deref())?;
             if row.facility.is_some() && row.facility != own {
                 return Err(mismatch(location));
             }
+            w.patients.insert(id.clone(), row.pk);
             Ok(Owner {
                 patient_pk: Some(row.pk),
-                person_pk: row.person_pk,
+                person_pk: None,
             })
         }
         SubjectRef::Local { facility, local_id } => {
@@ -320,7 +335,7 @@ fn resolve_subject(
             let row = tx.upsert_local_patient(facility.as_str(), local_id, &Default::default())?;
             Ok(Owner {
                 patient_pk: Some(row.pk),
-                person_pk: row.person_pk,
+                person_pk: None,
             })
         }
         SubjectRef::Member(member) => match tx.resolve_person(member, None, None)? {
@@ -354,7 +369,7 @@ fn apply(
     let mut owner = Owner::default();
     if let Some(subject) = &prepared.extracted.subject {
         let element = prepared.rtype.subject_element().unwrap_or("subject");
-        owner = resolve_subject(tx, caller, subject, format!("{location}.{element}"))?;
+        owner = resolve_subject(tx, w, subject, format!("{location}.{element}"))?;
     }
     if let Some(facts) = &prepared.extracted.patient {
         let own = access::owner_facility(caller);
@@ -445,7 +460,7 @@ fn link_coverage(
     if let Some(id) = &coverage.beneficiary {
         owner = resolve_subject(
             tx,
-            caller,
+            w,
             &SubjectRef::FhirPatient(id.clone()),
             format!("{location}.beneficiary"),
         )?;

@@ -25,6 +25,8 @@ pub struct Prepared {
     /// Where the resource sits in the request (`Patient`, `Bundle.entry[2].resource`).
     pub location: String,
     pub warnings: Vec<Issue>,
+    /// The id was just assigned by kakari (it cannot exist yet).
+    pub fresh_id: bool,
 }
 
 /// Checks that `value` is a resource of `expected` and returns its type.
@@ -107,6 +109,7 @@ pub fn prepare(
         extracted,
         location: location.to_owned(),
         warnings,
+        fresh_id: false,
     })
 }
 

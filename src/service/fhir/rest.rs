@@ -70,7 +70,9 @@ pub async fn create(
     access::fhir_write(&ctx.caller, rtype)?;
     let value = fhir_json::parse(body)?;
     prepare::resource_type_of(&value, Some(rtype), rtype.as_str())?;
-    let prepared = prepare::prepare(&ctx.caller, rtype, value, prepare::new_id(), rtype.as_str())?;
+    let mut prepared =
+        prepare::prepare(&ctx.caller, rtype, value, prepare::new_id(), rtype.as_str())?;
+    prepared.fresh_id = true;
     let received_at = now_millis();
     let mut resource = prepared.resource.clone();
     let stamped = prepare::stamp(&mut resource, 1, received_at);
@@ -93,6 +95,7 @@ pub async fn create(
                 input_id,
                 received_at,
                 audit: Vec::new(),
+                patients: Default::default(),
             };
             let written = persist::create(tx, &mut w, &prepared, &stamped, received_at)?;
             tx.append_audit(&w.audit)?;
@@ -151,6 +154,7 @@ pub async fn update(
                 input_id,
                 received_at,
                 audit: Vec::new(),
+                patients: Default::default(),
             };
             let written = persist::update(tx, &mut w, &prepared, if_match, received_at)?;
             tx.append_audit(&w.audit)?;

@@ -1,0 +1,207 @@
+//! Load generator: posts transaction Bundles concurrently to a kakari it starts in-process,
+//! on SQLite or PostgreSQL, and reports resources/s and latency percentiles.
+//!
+//! ```sh
+//! cargo run --release --example load -- --db sqlite --seconds 20 --concurrency 8 --patients 10
+//! cargo run --release --example load -- --db postgres --pg-url postgres://postgres@127.0.0.1:5432/test
+//! ```
+//!
+//! Every Bundle carries `patients` × 10 resources (Patient, Coverage, 4 MedicationRequests,
+//! 4 Observations) with fresh identifiers; a Bundle counts only when its response is 200 and
+//! every entry was created. Commits are durable (SQLite `synchronous=FULL`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[path = "../benches/support/fhir_data.rs"]
+mod fhir_data;
+
+struct Args {
+    db: String,
+    pg_url: String,
+    seconds: u64,
+    concurrency: usize,
+    patients: usize,
+    workers: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        db: "sqlite".into(),
+        pg_url: "postgres://postgres@127.0.0.1:5432/test".into(),
+        seconds: 20,
+        concurrency: 8,
+        patients: 10,
+        workers: 2,
+    };
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < raw.len() {
+        let value = raw.get(i + 1).cloned().unwrap_or_default();
+        match raw[i].as_str() {
+            "--db" => args.db = value,
+            "--pg-url" => args.pg_url = value,
+            "--seconds" => args.seconds = value.parse().unwrap_or(20),
+            "--concurrency" => args.concurrency = value.parse().unwrap_or(8),
+            "--patients" => args.patients = value.parse().unwrap_or(10),
+            "--workers" => args.workers = value.parse().unwrap_or(2),
+            other => {
+                eprintln!("unknown argument {other}");
+                std::process::exit(2);
+            }
+        }
+        i += 2;
+    }
+    args
+}
+
+fn database_url(args: &Args) -> (String, Option<tempfile::TempDir>, Option<String>) {
+    match args.db.as_str() {
+        "sqlite" => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("load.db").display());
+            (url, Some(dir), None)
+        }
+        "postgres" => {
+            let schema = format!("load_{}", std::process::id());
+            let mut client = postgres::Client::connect(&args.pg_url, postgres::NoTls)
+                .expect("connect to PostgreSQL");
+            client
+                .batch_execute(&format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+                ))
+                .expect("create schema");
+            let sep = if args.pg_url.contains('?') { '&' } else { '?' };
+            (
+                format!("{}{sep}options=-c%20search_path%3D{schema}", args.pg_url),
+                None,
+                Some(schema),
+            )
+        }
+        other => panic!("--db must be sqlite or postgres, not {other}"),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let args = parse_args();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (url, _dir, schema) = database_url(&args);
+    let config = kakari::config::Config {
+        database_url: url,
+        admin_token: Some("load-admin-token".into()),
+        workers: args.workers,
+        db_pool_size: 16,
+        log_level: "error".into(),
+        ..kakari::config::Config::default()
+    };
+    let state = kakari::app::AppState::open(config).expect("open store");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server_state = state.clone();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = kakari::server::start(server_state, listener).expect("start");
+            let _ = server.await;
+        })
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build().unwrap();
+        let created: serde_json::Value = http
+            .post(format!("{base}/admin/clients"))
+            .bearer_auth("load-admin-token")
+            .json(&serde_json::json!({"name": "load", "role": "emr", "facility": fhir_data::FACILITY}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = created["token"].as_str().unwrap().to_owned();
+        let per_bundle = (args.patients * 10) as u64;
+        // Pre-build the bodies so the generator spends its CPU on sending, not on JSON.
+        let total_bundles = 2000usize;
+        let bodies: Arc<Vec<String>> = Arc::new(
+            (0..total_bundles)
+                .map(|i| fhir_data::transaction_bundle(i as u64, args.patients).to_string())
+                .collect(),
+        );
+        let next = Arc::new(AtomicU64::new(0));
+        let failures = Arc::new(AtomicU64::new(0));
+        let deadline = Instant::now() + Duration::from_secs(args.seconds);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..args.concurrency {
+            let (http, token, base, bodies, next, failures) =
+                (http.clone(), token.clone(), base.clone(), bodies.clone(), next.clone(), failures.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some(body) = bodies.get(i) else { break };
+                    let t = Instant::now();
+                    let resp = http
+                        .post(format!("{base}/fhir"))
+                        .bearer_auth(&token)
+                        .header("Content-Type", "application/fhir+json")
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    let ok = match resp {
+                        Ok(r) if r.status() == 200 => r.text().await.is_ok_and(|t| !t.contains("\"status\":\"4")),
+                        _ => false,
+                    };
+                    latencies.push(t.elapsed());
+                    if !ok {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                latencies
+            }));
+        }
+        let mut latencies = Vec::new();
+        for t in tasks {
+            latencies.extend(t.await.unwrap());
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        latencies.sort();
+        let failed = failures.load(Ordering::Relaxed);
+        let ok_bundles = latencies.len() as u64 - failed;
+        println!(
+            "db={} concurrency={} resources/bundle={} seconds={elapsed:.1}",
+            args.db, args.concurrency, per_bundle
+        );
+        println!(
+            "bundles ok={ok_bundles} failed={failed}  resources/s={:.0}  bundles/s={:.1}",
+            (ok_bundles * per_bundle) as f64 / elapsed,
+            ok_bundles as f64 / elapsed
+        );
+        println!(
+            "latency per bundle: p50={:.1}ms p95={:.1}ms p99={:.1}ms max={:.1}ms",
+            percentile(&latencies, 50.0).as_secs_f64() * 1e3,
+            percentile(&latencies, 95.0).as_secs_f64() * 1e3,
+            percentile(&latencies, 99.0).as_secs_f64() * 1e3,
+            latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+        );
+    });
+    state.store.shutdown();
+    if let Some(schema) = schema
+        && let Ok(mut client) = postgres::Client::connect(&args.pg_url, postgres::NoTls)
+    {
+        let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+    }
+}
