@@ -2,4 +2,6 @@
 
 mod support;
 
+mod mappings;
 mod store_contract;
+mod uke_claims;
