@@ -73,6 +73,14 @@ enum Key {
     Price,
 }
 
+const KEYS: usize = 6;
+
+impl Key {
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
 /// Counts of lookups that found nothing, per code system.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnmappedReport {
@@ -114,7 +122,8 @@ pub struct LoadReport {
 #[derive(Debug, Default)]
 pub struct DrugMaster {
     entries: Vec<DrugEntry>,
-    index: HashMap<(Key, String), usize>,
+    /// One code → entry map per code family, indexed by `Key::slot`.
+    index: [HashMap<String, usize>; KEYS],
     unmapped: Mutex<BTreeMap<&'static str, Tally>>,
 }
 
@@ -238,7 +247,9 @@ impl DrugMaster {
         if keys.is_empty() && shared.is_empty() {
             return None;
         }
-        let found = keys.iter().find_map(|k| self.index.get(k).copied());
+        let found = keys
+            .iter()
+            .find_map(|(k, code)| self.index.get(k.slot())?.get(code).copied());
         let at = match found {
             Some(i) => i,
             None => {
@@ -251,11 +262,10 @@ impl DrugMaster {
         entry.unit = entry.unit.take().or_else(|| row.unit.clone());
         entry.yj = entry.yj.take().or_else(|| row.yj.clone());
         entry.price = entry.price.take().or_else(|| row.price.clone());
-        for key in keys {
-            self.index.entry(key).or_insert(at);
-        }
-        for key in shared {
-            self.index.entry(key).or_insert(at);
+        for (key, code) in keys.into_iter().chain(shared) {
+            if let Some(map) = self.index.get_mut(key.slot()) {
+                map.entry(code).or_insert(at);
+            }
         }
         Some(at)
     }
@@ -271,7 +281,8 @@ impl DrugMaster {
 
     fn get(&self, key: Key, code: &str) -> Option<&DrugEntry> {
         self.index
-            .get(&(key, code.to_owned()))
+            .get(key.slot())?
+            .get(code)
             .and_then(|&i| self.entries.get(i))
     }
 

@@ -68,15 +68,21 @@ fn month(s: &str) -> Result<Month, DateError> {
     Month::try_from(m).map_err(|_| DateError::Range)
 }
 
-/// Splits the normalised digits into (year, month digits, day digits).
+/// A part of an all-digit string.
+fn part(d: &str, range: impl std::slice::SliceIndex<str, Output = str>) -> Result<&str, DateError> {
+    d.get(range).ok_or(DateError::Syntax)
+}
+
+/// Splits the normalised digits into (year, month and day digits).
 fn split(field: &str, with_day: bool) -> Result<(i32, String), DateError> {
     let d = text::digits(field).ok_or(DateError::Syntax)?;
+    let d = d.as_ref();
     let (wareki, seireki) = if with_day { (7, 8) } else { (5, 6) };
     if d.len() == wareki {
-        let year = era_year(&d[..1], &d[1..3])?;
-        Ok((year, d[3..].to_owned()))
+        let year = era_year(part(d, ..1)?, part(d, 1..3)?)?;
+        Ok((year, part(d, 3..)?.to_owned()))
     } else if d.len() == seireki {
-        Ok((number(&d[..4])?, d[4..].to_owned()))
+        Ok((number(part(d, ..4)?)?, part(d, 4..)?.to_owned()))
     } else {
         Err(DateError::Syntax)
     }
@@ -94,8 +100,8 @@ pub fn parse_year_month(field: &str) -> Result<YearMonth, DateError> {
 /// Parses `GYYMMDD` or `YYYYMMDD`.
 pub fn parse_date(field: &str) -> Result<Date, DateError> {
     let (year, rest) = split(field, true)?;
-    let m = month(&rest[..2])?;
-    let day = u8::try_from(number(&rest[2..])?).map_err(|_| DateError::Range)?;
+    let m = month(part(&rest, ..2)?)?;
+    let day = u8::try_from(number(part(&rest, 2..)?)?).map_err(|_| DateError::Range)?;
     Date::from_calendar_date(year, m, day).map_err(|_| DateError::Range)
 }
 

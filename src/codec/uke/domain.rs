@@ -174,14 +174,13 @@ pub fn route_of_dosage_form(code: &str) -> DrugRoute {
 }
 
 impl Context<'_> {
-    /// A claim record for one drug code with what the master knows about it.
-    fn record(&self, code: &str) -> MedicationRecord {
+    /// A claim record for one drug code with what the master knows about it, and the
+    /// unit of the code's quantities.
+    fn record(&self, code: &str) -> (MedicationRecord, Option<String>) {
         let mut record = MedicationRecord::new(MedicationKind::Claim, self.subject.clone());
         let mut coding = Coding::new(KnownSystem::ReceiptDrug.uri(), code, None);
-        let name = self
-            .master
-            .and_then(|m| m.display_name(&coding))
-            .map(str::to_owned);
+        let entry = self.master.and_then(|m| m.lookup(&coding));
+        let name = entry.and_then(|e| e.name.clone());
         coding.display = name.clone();
         record.codings.push(coding);
         record.drug_name = name;
@@ -189,20 +188,17 @@ impl Context<'_> {
         record.order_number = self.receipt_number.map(str::to_owned);
         record.recorded_at = self.month.map(|m| FhirDateTime::YearMonth(m.year, m.month));
         record.status = Some("completed".to_owned());
-        record
+        (record, entry.and_then(|e| e.unit.clone()))
     }
+}
 
-    fn quantity(&self, code: &str, value: &Decimal) -> Quantity {
-        let unit = self.master.and_then(|m| {
-            m.unit(&Coding::new(KnownSystem::ReceiptDrug.uri(), code, None))
-                .map(str::to_owned)
-        });
-        Quantity {
-            value: value.clone(),
-            unit,
-            code: None,
-            unit_system: None,
-        }
+/// An amount in the unit of the drug code.
+fn quantity(value: &Decimal, unit: &Option<String>) -> Quantity {
+    Quantity {
+        value: value.clone(),
+        unit: unit.clone(),
+        code: None,
+        unit_system: None,
     }
 }
 
@@ -242,10 +238,10 @@ fn drug_lines(
     group: u32,
     out: &mut Vec<MedicationRecord>,
 ) {
-    let mut base = context.record(code);
+    let (mut base, unit) = context.record(code);
     base.route = route;
     base.rp_number = Some(group.to_string());
-    let amount = iy.quantity.as_ref().map(|q| context.quantity(code, q));
+    let amount = iy.quantity.as_ref().map(|q| quantity(q, &unit));
     if route == Some(DrugRoute::Oral) {
         base.daily_dose = amount;
     } else {
@@ -303,12 +299,12 @@ fn dispensed(context: &Context, receipt: &Receipt) -> Vec<MedicationRecord> {
                     })
                 });
                 let cz = by_group.or(current);
-                let mut record = context.record(code);
+                let (mut record, unit) = context.record(code);
                 let route = cz
                     .and_then(|cz| cz.dosage_form.as_deref())
                     .map(route_of_dosage_form);
                 record.route = route;
-                let amount = iy.quantity.as_ref().map(|q| context.quantity(code, q));
+                let amount = iy.quantity.as_ref().map(|q| quantity(q, &unit));
                 if route == Some(DrugRoute::Oral) {
                     record.daily_dose = amount;
                 } else {

@@ -3,12 +3,17 @@
 //! Field numbers follow the 記録条件仕様: field 1 is the record identifier. Messages
 //! name the field and what was expected, never the value.
 
+use std::borrow::Cow;
+
 use time::Date;
 
 use super::date::{self, YearMonth};
 use super::text;
 use crate::domain::Decimal;
 use crate::error::{ErrorCode, Issue};
+
+/// Room for the fields of the longest 医科 layout (SI, IY).
+const FIELDS_CAPACITY: usize = 48;
 
 /// The fields of one line and the issues found while reading them.
 pub struct Fields<'a, 'i> {
@@ -21,7 +26,12 @@ impl<'a, 'i> Fields<'a, 'i> {
     pub fn new(line: usize, raw: &'a str, issues: &'i mut Vec<Issue>) -> Self {
         Self {
             line,
-            fields: raw.split(',').collect(),
+            fields: {
+                // SI and IY lines have 44 fields: one allocation for the longest layout.
+                let mut fields = Vec::with_capacity(FIELDS_CAPACITY);
+                fields.extend(raw.split(','));
+                fields
+            },
             issues,
         }
     }
@@ -50,8 +60,8 @@ impl<'a, 'i> Fields<'a, 'i> {
 
     /// Reports fields beyond the layout's last one (data would otherwise be lost silently).
     pub fn expect_at_most(&mut self, last: usize) {
-        if self.fields.len() > last {
-            let extra = self.fields[last..].iter().any(|f| !f.trim().is_empty());
+        if let Some(rest) = self.fields.get(last..) {
+            let extra = rest.iter().any(|f| !f.trim().is_empty());
             if extra {
                 let message = format!("layout defines {last} fields; later fields ignored");
                 self.warn(ErrorCode::UkeFieldCount, last + 1, &message);
@@ -86,7 +96,15 @@ impl<'a, 'i> Fields<'a, 'i> {
 
     /// A numeric code of up to `max_digits` digits (full-width folded).
     pub fn code(&mut self, n: usize, max_digits: usize) -> Option<String> {
+        self.digits(n, max_digits).map(Cow::into_owned)
+    }
+
+    /// The digits of field `n`, borrowed unless full-width digits had to be folded.
+    fn digits(&mut self, n: usize, max_digits: usize) -> Option<Cow<'a, str>> {
         let raw = self.raw(n);
+        if raw.is_empty() {
+            return None;
+        }
         match text::digits(raw) {
             Some(d) if d.is_empty() => None,
             Some(d) if d.len() <= max_digits => Some(d),
@@ -115,8 +133,7 @@ impl<'a, 'i> Fields<'a, 'i> {
 
     /// A non-negative integer.
     pub fn number(&mut self, n: usize, max_digits: usize) -> Option<u64> {
-        let digits = self.code(n, max_digits)?;
-        digits.parse().ok()
+        self.digits(n, max_digits)?.parse().ok()
     }
 
     /// A decimal quantity (使用量: up to 5 integer and 5 fraction digits).

@@ -11,6 +11,8 @@
 //! Shift_JIS text is practically never valid UTF-8, so it is read as UTF-8 (BOM dropped)
 //! with a warning, since the meaning is unambiguous.
 
+use std::borrow::Cow;
+
 use crate::error::{ErrorCode, Issue, Problem};
 
 /// The decoded text of a claims file, with a warning when it was not Shift_JIS.
@@ -72,10 +74,10 @@ pub fn clean(field: &str) -> &str {
 
 /// The ASCII digits of a numeric field; full-width digits are folded. `None` when other
 /// characters remain, `Some("")` when the field is empty.
-pub fn digits(field: &str) -> Option<String> {
+pub fn digits(field: &str) -> Option<Cow<'_, str>> {
     let field = field.trim_matches([' ', '\u{3000}']);
     if field.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(field.to_owned());
+        return Some(Cow::Borrowed(field));
     }
     let mut out = String::with_capacity(field.len());
     for c in field.chars() {
@@ -85,7 +87,7 @@ pub fn digits(field: &str) -> Option<String> {
             _ => return None,
         }
     }
-    Some(out)
+    Some(Cow::Owned(out))
 }
 
 /// The length a field occupies in Shift_JIS bytes: one for ASCII and half-width
