@@ -72,6 +72,20 @@ catalogue! {
     InvalidBundle = ("fhir.bundle", 400, "bundle is not a batch or transaction this server accepts"),
     TransactionFailed = ("fhir.transaction_failed", 400, "an entry failed; the transaction was not applied"),
     UnsupportedInteraction = ("fhir.unsupported_interaction", 405, "interaction not supported"),
+    // UKE claims (レセプト電算).
+    UkeEncoding = ("uke.encoding", 422, "claims file is not Shift_JIS (CP932) text"),
+    UkeNoHeader = ("uke.no_header", 422, "no IR or YK record: not a UKE claims file"),
+    UkeHeaderInvalid = ("uke.header_invalid", 422, "IR or YK record does not identify the institution"),
+    UkeRecordUnknown = ("uke.record_unknown", 422, "record type not defined for this kind of claims file"),
+    UkeRecordMisplaced = ("uke.record_misplaced", 422, "record appears where the layout does not allow it"),
+    UkeFieldInvalid = ("uke.field_invalid", 422, "field value does not match its format"),
+    UkeFieldTooLong = ("uke.field_too_long", 422, "field exceeds its maximum length"),
+    UkeFieldCount = ("uke.field_count", 422, "record has more fields than its layout defines"),
+    UkeTotalMissing = ("uke.total_missing", 422, "claims file has no GO (total) record"),
+    UkeTotalMismatch = ("uke.total_mismatch", 422, "GO totals do not match the receipts"),
+    UkeMemberUnknown = ("uke.member_unknown", 422, "receipt has no usable insurance member id"),
+    // Code tables and masters.
+    MappingInvalid = ("mapping.invalid", 500, "a code table or master file cannot be read"),
     // Storage.
     StoreUnavailable = ("store.unavailable", 503, "database unavailable; retry later"),
     StoreConflict = ("store.conflict", 409, "concurrent update; retry"),

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod mapping;
 pub mod server;
 pub mod service;
 pub mod store;

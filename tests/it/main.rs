@@ -5,6 +5,8 @@ mod support;
 mod docs;
 mod fhir_api;
 mod jp_core_examples;
+mod mappings;
 mod robustness;
 mod schemas;
 mod store_contract;
+mod uke_claims;

@@ -31,6 +31,17 @@ pub fn issue_type(code: ErrorCode) -> &'static str {
         TransactionFailed => "processing",
         StoreUnavailable => "transient",
         Internal => "exception",
+        // Codes of the other formats, when they surface under /fhir: by their status.
+        _ => match code.http_status() {
+            401 => "login",
+            403 => "forbidden",
+            404 => "not-found",
+            409 | 412 => "conflict",
+            413 => "too-costly",
+            422 => "invalid",
+            500..=599 => "exception",
+            _ => "invalid",
+        },
     }
 }
 

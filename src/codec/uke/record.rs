@@ -1,0 +1,559 @@
+//! The typed records of one UKE line.
+//!
+//! Field positions follow the 記録条件仕様 (医科用, 調剤用) of 社会保険診療報酬支払基金;
+//! `docs/uke.md` lists each layout with the fields kakari reads. Records kakari does not
+//! interpret (SI details, TO, SJ, JD, MF, KH, MN, …) are kept with their fields; records
+//! the layout does not define at all are kept as [`Record::Unknown`] and reported.
+
+use time::Date;
+
+use super::date::YearMonth;
+use super::fields::Fields;
+use crate::domain::{Decimal, InstitutionCode, Sex};
+use crate::error::{ErrorCode, Issue};
+
+/// Which fee schedule a file claims under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    /// 医科 (IR header, 点数表 1).
+    Medical,
+    /// 歯科 (IR header, 点数表 3): read with the 医科 layouts kakari shares with it.
+    Dental,
+    /// 調剤 (YK header, 点数表 4).
+    Pharmacy,
+}
+
+impl FileKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Medical => "medical",
+            Self::Dental => "dental",
+            Self::Pharmacy => "pharmacy",
+        }
+    }
+}
+
+/// IR (医療機関情報) or YK (薬局情報): who claims, for which month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstitutionRecord {
+    /// 審査支払機関 (1 社保, 2 国保).
+    pub payer: Option<String>,
+    /// 都道府県 + 点数表 + 医療機関コード.
+    pub code: Option<InstitutionCode>,
+    pub name: Option<String>,
+    /// 請求年月.
+    pub claim_month: Option<YearMonth>,
+    /// マルチボリューム識別情報.
+    pub volume: Option<String>,
+}
+
+/// RE (レセプト共通): one receipt and the patient it is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRecord {
+    pub number: Option<String>,
+    /// レセプト種別 (4 digits).
+    pub receipt_type: Option<String>,
+    /// 診療年月 (医科) or 調剤年月 (調剤).
+    pub service_month: Option<YearMonth>,
+    /// 氏名 as written (patient data).
+    pub name: Option<String>,
+    pub sex: Option<Sex>,
+    pub birth_date: Option<Date>,
+    /// カルテ番号等 (医科): the clinic's own patient number.
+    pub chart_number: Option<String>,
+    /// カタカナ氏名 (医科, as written).
+    pub name_kana: Option<String>,
+}
+
+/// HO (保険者): the insurance the receipt claims from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsurerRecord {
+    /// 保険者番号 as written (padding and width normalised later).
+    pub insurer: Option<String>,
+    /// 被保険者証等の記号 as written.
+    pub symbol: Option<String>,
+    /// 被保険者証等の番号 as written.
+    pub number: Option<String>,
+    /// 診療実日数.
+    pub days: Option<u64>,
+    /// 合計点数.
+    pub points: Option<u64>,
+}
+
+/// KO (公費): a public funding scheme on the receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicFundingRecord {
+    /// 公費負担者番号 (8 digits).
+    pub payer: Option<String>,
+    /// 公費受給者番号 (7 digits, as written).
+    pub recipient: Option<String>,
+    pub days: Option<u64>,
+    pub points: Option<u64>,
+}
+
+/// SN (資格確認): how eligibility was confirmed, and the 枝番 (branch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EligibilityRecord {
+    /// 負担者種別 (1 医療保険, 2–5 公費).
+    pub payer_kind: Option<String>,
+    /// 確認区分.
+    pub confirmation: Option<String>,
+    /// 枝番 (2 digits).
+    pub branch: Option<String>,
+}
+
+/// SY (傷病名): one diagnosis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiagnosisRecord {
+    /// 傷病名コード (7 digits; 0000999 = 未コード化傷病名).
+    pub code: Option<String>,
+    /// 診療開始日.
+    pub start: Option<Date>,
+    /// 転帰区分 (1 継続, 2 治ゆ, 3 死亡, 4 中止).
+    pub outcome: Option<String>,
+    /// 修飾語コード, 4 digits each.
+    pub modifiers: Vec<String>,
+    /// 傷病名称 (未コード化傷病名 only).
+    pub name: Option<String>,
+    /// 主傷病.
+    pub main: bool,
+    /// 補足コメント.
+    pub comment: Option<String>,
+}
+
+/// A comment attached to an SI / IY / TO line (コメントコード and 文字データ).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineComment {
+    pub code: Option<String>,
+    pub text: Option<String>,
+}
+
+/// SI (診療行為) and IY (医薬品, 医科) share a shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRecord {
+    /// 診療識別 as written on this line (empty lines inherit; see `Receipt`).
+    pub identification: Option<String>,
+    /// 負担区分.
+    pub burden: Option<String>,
+    /// 診療行為コード or 医薬品コード (9 digits).
+    pub code: Option<String>,
+    /// 数量データ (SI) or 使用量 (IY).
+    pub quantity: Option<Decimal>,
+    /// 点数: present on the last line of a 算定単位 (剤).
+    pub points: Option<u64>,
+    /// 回数.
+    pub count: Option<u64>,
+    pub comments: Vec<LineComment>,
+    /// 算定日情報: the count on each day of the month (index 0 = day 1).
+    pub days: [u16; 31],
+}
+
+/// CO (コメント).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentRecord {
+    pub identification: Option<String>,
+    pub code: Option<String>,
+    pub text: Option<String>,
+}
+
+/// SH (処方基本, 調剤): the prescription a dispensing fills.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrescriptionRecord {
+    /// 処方医療機関 (都道府県 + 点数表 + 医療機関コード).
+    pub prescribing_facility: Option<InstitutionCode>,
+    /// 保険医氏名 as written.
+    pub prescriber: Option<String>,
+}
+
+/// CZ (調剤情報, 調剤): one 剤 as dispensed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispensingRecord {
+    /// 剤番号: links the IY lines of the 剤.
+    pub group: Option<String>,
+    pub prescribed_on: Option<Date>,
+    pub dispensed_on: Option<Date>,
+    /// 剤形コード (1 内服 2 内滴 3 屯服 4 注射 5 外用 6 浸煎 7 湯 9 材料).
+    pub dosage_form: Option<String>,
+    /// 用法コード.
+    pub usage: Option<String>,
+    /// 特別指示.
+    pub instruction: Option<String>,
+    /// 調剤数量 (days for 内服, doses for 屯服).
+    pub quantity: Option<u64>,
+}
+
+/// IY (医薬品, 調剤): one drug of a 剤.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispensedDrugRecord {
+    pub group: Option<String>,
+    pub code: Option<String>,
+    /// 使用量 (per day for 内服).
+    pub quantity: Option<Decimal>,
+}
+
+/// GO (合計 / 請求書): the file's totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotalRecord {
+    /// 総件数.
+    pub receipts: Option<u64>,
+    /// 総合計点数.
+    pub points: Option<u64>,
+    /// マルチボリューム識別情報 (99 = last volume).
+    pub volume: Option<String>,
+}
+
+/// One line of a claims file, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Institution(InstitutionRecord),
+    Receipt(ReceiptRecord),
+    Insurer(InsurerRecord),
+    PublicFunding(PublicFundingRecord),
+    Eligibility(EligibilityRecord),
+    Diagnosis(DiagnosisRecord),
+    Procedure(ItemRecord),
+    Drug(ItemRecord),
+    Comment(CommentRecord),
+    Prescription(PrescriptionRecord),
+    Dispensing(DispensingRecord),
+    DispensedDrug(DispensedDrugRecord),
+    Total(TotalRecord),
+    /// A record of the layout that kakari keeps without interpreting.
+    Other {
+        id: String,
+        fields: Vec<String>,
+    },
+    /// A record the layout does not define; kept and reported.
+    Unknown {
+        fields: Vec<String>,
+    },
+}
+
+/// A record with the line it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located<T> {
+    pub line: usize,
+    pub record: T,
+}
+
+/// Field number of day 1 of the 算定日情報 of SI and IY (医科): 31 fields follow.
+pub const DAY_FIELDS: usize = 14;
+
+/// Records defined by the layouts but not interpreted by kakari.
+const KEPT: &[&str] = &[
+    "TO", "SJ", "JD", "MF", "KH", "MN", "NI", "TI", "TR", "TS", "RC", "JY", "EX", "GR", "BU", "SB",
+    "KK", "GA", "HH", "GT", "CD", "GD", "KI", "ZK", "TK",
+];
+
+/// Parses one line of a file of `kind`.
+pub fn parse_line(kind: FileKind, line: usize, raw: &str, issues: &mut Vec<Issue>) -> Record {
+    let mut f = Fields::new(line, raw, issues);
+    let id = f.id().trim();
+    match (id, kind) {
+        ("IR", FileKind::Medical | FileKind::Dental) | ("YK", FileKind::Pharmacy) => {
+            Record::Institution(institution(&mut f))
+        }
+        ("RE", FileKind::Pharmacy) => Record::Receipt(receipt(&mut f, false)),
+        ("RE", _) => Record::Receipt(receipt(&mut f, true)),
+        ("HO", _) => Record::Insurer(insurer(&mut f)),
+        ("KO", _) => Record::PublicFunding(public_funding(&mut f)),
+        ("SN", _) => Record::Eligibility(eligibility(&mut f)),
+        ("SY", FileKind::Medical | FileKind::Dental) => Record::Diagnosis(diagnosis(&mut f)),
+        ("SI", FileKind::Medical | FileKind::Dental) => Record::Procedure(item(&mut f)),
+        ("IY", FileKind::Medical | FileKind::Dental) => Record::Drug(item(&mut f)),
+        ("IY", FileKind::Pharmacy) => Record::DispensedDrug(dispensed_drug(&mut f)),
+        ("CO", _) => Record::Comment(comment(&mut f)),
+        ("SH", FileKind::Pharmacy) => Record::Prescription(prescription(&mut f)),
+        ("CZ", FileKind::Pharmacy) => Record::Dispensing(dispensing(&mut f)),
+        ("GO", _) => Record::Total(total(&mut f)),
+        (other, _) if KEPT.contains(&other) => Record::Other {
+            id: other.to_owned(),
+            fields: owned(raw),
+        },
+        (other, _) => {
+            let named = other.len() == 2 && other.bytes().all(|b| b.is_ascii_uppercase());
+            let message = if named {
+                format!(
+                    "record type {other} is not defined for {} files",
+                    kind.as_str()
+                )
+            } else {
+                "record identifier is not a known record type".to_owned()
+            };
+            f.warn(ErrorCode::UkeRecordUnknown, 1, &message);
+            Record::Unknown { fields: owned(raw) }
+        }
+    }
+}
+
+fn owned(raw: &str) -> Vec<String> {
+    raw.split(',').map(str::to_owned).collect()
+}
+
+/// 都道府県 (2) + 点数表 (1) + 医療機関コード (7) from three consecutive fields.
+fn facility(f: &mut Fields, first: usize) -> Option<InstitutionCode> {
+    let prefecture = f.fixed_code(first, 2)?;
+    let schedule = f.fixed_code(first + 1, 1)?;
+    let number = f.fixed_code(first + 2, 7)?;
+    InstitutionCode::parse(&format!("{prefecture}{schedule}{number}")).ok()
+}
+
+fn institution(f: &mut Fields) -> InstitutionRecord {
+    f.expect_at_most(10);
+    InstitutionRecord {
+        payer: f.code(2, 1),
+        code: facility(f, 3),
+        name: f.text_limited(7, 40),
+        claim_month: f.year_month(8),
+        volume: f.code(9, 2),
+    }
+}
+
+fn receipt(f: &mut Fields, medical: bool) -> ReceiptRecord {
+    if medical {
+        f.expect_at_most(38);
+    }
+    let sex = match f.text(6) {
+        None => None,
+        Some(code) => {
+            let sex = Sex::from_jp_code(code);
+            if sex.is_none() {
+                f.warn(ErrorCode::UkeFieldInvalid, 6, "男女区分 must be 1 or 2");
+            }
+            sex
+        }
+    };
+    ReceiptRecord {
+        number: f.code(2, 6),
+        receipt_type: f.code(3, 4),
+        service_month: f.year_month(4),
+        name: f.text(5).map(str::to_owned),
+        sex,
+        birth_date: f.date(7),
+        chart_number: if medical {
+            f.text_limited(14, 20)
+        } else {
+            None
+        },
+        name_kana: if medical {
+            f.text(37).map(str::to_owned)
+        } else {
+            None
+        },
+    }
+}
+
+fn insurer(f: &mut Fields) -> InsurerRecord {
+    f.expect_at_most(15);
+    InsurerRecord {
+        insurer: f.text(2).map(str::to_owned),
+        symbol: f.text_limited(3, 38),
+        number: f.text_limited(4, 38),
+        days: f.number(5, 2),
+        points: f.number(6, 8),
+    }
+}
+
+fn public_funding(f: &mut Fields) -> PublicFundingRecord {
+    f.expect_at_most(12);
+    PublicFundingRecord {
+        payer: f.code(2, 8),
+        recipient: f.text(3).map(str::to_owned),
+        days: f.number(5, 2),
+        points: f.number(6, 8),
+    }
+}
+
+fn eligibility(f: &mut Fields) -> EligibilityRecord {
+    f.expect_at_most(9);
+    EligibilityRecord {
+        payer_kind: f.code(2, 1),
+        confirmation: f.code(3, 2),
+        branch: f.code(7, 2),
+    }
+}
+
+fn diagnosis(f: &mut Fields) -> DiagnosisRecord {
+    f.expect_at_most(8);
+    let mut modifiers = Vec::new();
+    if let Some(raw) = f.text(5) {
+        let digits = raw.bytes().all(|b| b.is_ascii_digit());
+        if !digits || raw.len() % 4 != 0 {
+            f.warn(
+                ErrorCode::UkeFieldInvalid,
+                5,
+                "修飾語コード must be 4-digit codes written together",
+            );
+        } else {
+            if raw.len() > 80 {
+                f.warn(ErrorCode::UkeFieldTooLong, 5, "more than 20 修飾語コード");
+            }
+            modifiers = raw
+                .as_bytes()
+                .chunks(4)
+                .filter_map(|c| std::str::from_utf8(c).ok())
+                .map(str::to_owned)
+                .collect();
+        }
+    }
+    DiagnosisRecord {
+        code: f.fixed_code(2, 7),
+        start: f.date(3),
+        outcome: f.code(4, 1),
+        modifiers,
+        name: f.text_limited(6, 40),
+        main: f.code(7, 2).is_some(),
+        comment: f.text_limited(8, 40),
+    }
+}
+
+fn item(f: &mut Fields) -> ItemRecord {
+    f.expect_at_most(44);
+    let mut comments = Vec::new();
+    for pair in 0..3 {
+        let code_field = 8 + pair * 2;
+        let code = f.code(code_field, 9);
+        let text = f.text_limited(code_field + 1, 100);
+        if code.is_some() || text.is_some() {
+            comments.push(LineComment { code, text });
+        }
+    }
+    ItemRecord {
+        identification: f.code(2, 2),
+        burden: f.text(3).map(str::to_owned),
+        code: f.fixed_code(4, 9),
+        quantity: f.decimal(5),
+        points: f.number(6, 7),
+        count: f.number(7, 3),
+        comments,
+        days: f.day_counts(DAY_FIELDS),
+    }
+}
+
+fn comment(f: &mut Fields) -> CommentRecord {
+    f.expect_at_most(5);
+    CommentRecord {
+        identification: f.code(2, 2),
+        code: f.fixed_code(4, 9),
+        text: f.text_limited(5, 76),
+    }
+}
+
+fn prescription(f: &mut Fields) -> PrescriptionRecord {
+    PrescriptionRecord {
+        prescribing_facility: facility(f, 2),
+        prescriber: f.text_limited(5, 40),
+    }
+}
+
+fn dispensing(f: &mut Fields) -> DispensingRecord {
+    DispensingRecord {
+        group: f.code(2, 3),
+        prescribed_on: f.date(3),
+        dispensed_on: f.date(4),
+        dosage_form: f.code(5, 1),
+        usage: f.text(6).map(str::to_owned),
+        instruction: f.text_limited(7, 80),
+        quantity: f.number(8, 3),
+    }
+}
+
+fn dispensed_drug(f: &mut Fields) -> DispensedDrugRecord {
+    DispensedDrugRecord {
+        group: f.code(2, 3),
+        code: f.fixed_code(3, 9),
+        quantity: f.decimal(4),
+    }
+}
+
+fn total(f: &mut Fields) -> TotalRecord {
+    f.expect_at_most(4);
+    TotalRecord {
+        receipts: f.number(2, 6),
+        points: f.number(3, 11),
+        volume: f.code(4, 2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(kind: FileKind, raw: &str) -> (Record, Vec<Issue>) {
+        let mut issues = Vec::new();
+        let record = parse_line(kind, 7, raw, &mut issues);
+        (record, issues)
+    }
+
+    #[test]
+    fn ir_gives_the_ten_digit_institution_and_claim_month() {
+        let (r, issues) = parse(
+            FileKind::Medical,
+            "IR,1,13,1,1234567,,医院,50311,00,03-1234",
+        );
+        let Record::Institution(ir) = r else {
+            panic!("not IR")
+        };
+        assert_eq!(ir.code.unwrap().as_str(), "1311234567");
+        assert_eq!(ir.claim_month.unwrap().year, 2021);
+        assert!(issues.is_empty());
+    }
+
+    #[test]
+    fn iy_reads_quantity_points_count_and_day_columns() {
+        let mut line = "IY,21,1,620098801,3,12,14,,,,,,".to_owned();
+        // Fields 14.. are days 1..31: day 6 is field 19.
+        line.push_str(&",".repeat(5));
+        line.push_str(",14");
+        line.push_str(&",".repeat(25));
+        let (r, issues) = parse(FileKind::Medical, &line);
+        let Record::Drug(iy) = r else {
+            panic!("not IY")
+        };
+        assert_eq!(iy.identification.as_deref(), Some("21"));
+        assert_eq!(iy.code.as_deref(), Some("620098801"));
+        assert_eq!(iy.quantity.unwrap().as_str(), "3");
+        assert_eq!((iy.points, iy.count), (Some(12), Some(14)));
+        assert_eq!(iy.days[5], 14);
+        assert_eq!(iy.days.iter().filter(|d| **d > 0).count(), 1);
+        assert!(issues.is_empty(), "{issues:?}");
+    }
+
+    #[test]
+    fn sy_splits_modifiers_and_reports_an_over_long_name() {
+        let name = "長".repeat(30);
+        let (r, issues) = parse(
+            FileKind::Medical,
+            &format!("SY,0000999,5031001,1,80020010,{name},01,"),
+        );
+        let Record::Diagnosis(sy) = r else {
+            panic!("not SY")
+        };
+        assert_eq!(sy.modifiers, ["8002", "0010"]);
+        assert!(sy.main);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].code, ErrorCode::UkeFieldTooLong);
+        assert_eq!(issues[0].location, "line 7 field 6");
+    }
+
+    #[test]
+    fn unknown_records_are_kept_and_reported_by_identifier_only() {
+        let (r, issues) = parse(FileKind::Medical, "ZZ,秘密");
+        assert!(matches!(r, Record::Unknown { .. }));
+        assert_eq!(issues[0].code, ErrorCode::UkeRecordUnknown);
+        assert!(!issues[0].message.contains("秘密"));
+        let (r, issues) = parse(FileKind::Pharmacy, "SY,1234567");
+        assert!(matches!(r, Record::Unknown { .. }));
+        assert!(issues[0].message.contains("pharmacy"));
+        let (r, issues) = parse(FileKind::Medical, "TO,,1,700010000,1");
+        assert!(matches!(r, Record::Other { .. }));
+        assert!(issues.is_empty());
+    }
+
+    #[test]
+    fn extra_fields_are_reported() {
+        let (_, issues) = parse(FileKind::Medical, "GO,1,100,99,extra");
+        assert_eq!(issues[0].code, ErrorCode::UkeFieldCount);
+        assert_eq!(issues[0].location, "line 7 field 5");
+    }
+}
