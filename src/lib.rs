@@ -7,4 +7,5 @@
 pub mod codec;
 pub mod domain;
 pub mod error;
+pub mod mapping;
 pub mod store;

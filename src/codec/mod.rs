@@ -4,3 +4,4 @@
 //! bytes it is handed.
 
 pub mod fhir;
+pub mod tokutei;
