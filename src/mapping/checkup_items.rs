@@ -552,7 +552,7 @@ impl CheckupItems {
             result
                 .codes
                 .iter()
-                .filter(move |c| c.known_system() == Some(system))
+                .filter(move |c| system.all_uris().any(|uri| uri == c.system))
                 .map(|c| c.code.as_str())
         };
         let exact = codes_in(KnownSystem::CheckupItem)
@@ -581,6 +581,9 @@ impl CheckupItems {
         value: &Decimal,
         unit: Option<&str>,
     ) -> Result<ItemQuantity, UnitError> {
+        if unit.is_some() && unit == item.ucum.as_deref() {
+            return Ok(ItemQuantity::Same(value.clone()));
+        }
         let given = unit
             .map(normalise_unit)
             .filter(|u| !u.is_empty() && u != "1");

@@ -35,25 +35,23 @@ pub(crate) fn read_index(bytes: &[u8], limits: &DocumentLimits) -> Result<Archiv
     let mut reader = SafeReader::new(&text, oid::MHLW_NS, *limits);
     let mut index = ArchiveIndex::default();
     loop {
-        let (local, in_ns, attrs) = match reader.next()? {
+        match reader.next()? {
             Node::End => break,
-            Node::Open {
-                local,
-                in_ns,
-                attrs,
-            } => (local, in_ns, attrs),
+            Node::Open => {}
             Node::Close | Node::Text(_) => continue,
-        };
+        }
         let depth = reader.path.depth();
-        if depth == 1 && !(in_ns && local == "index") {
+        let element = reader.element();
+        if depth == 1 && !(element.in_ns && element.local == "index") {
             return Err(reader.path_issue(
                 ErrorCode::TokuteiIndexMismatch,
                 "the root element must be index in the MHLW namespace",
             ));
         }
-        if !in_ns {
+        if !element.in_ns {
             continue;
         }
+        let (local, attrs) = (&element.local, &element.attrs);
         let attr = |name: &str| attrs.get(name).map(str::to_owned);
         match (depth, local.as_str()) {
             (2, "interactionType") => index.interaction_type = attr("code"),

@@ -26,7 +26,7 @@ use time::Date;
 
 use super::document::{CheckupDocument, DocumentRead};
 use super::oid;
-use super::safe_xml::{Attrs, DocumentLimits, Node, SafeReader, decode};
+use super::safe_xml::{DocumentLimits, Node, SafeReader, decode};
 use crate::domain::code_system::{Coding, KnownSystem};
 use crate::domain::{
     Decimal, Demographics, FhirDateTime, InstitutionCode, LabResult, LabValue, MemberId,
@@ -209,11 +209,7 @@ impl<'t> Parser<'t> {
     fn run(&mut self, reader: &mut SafeReader<'_>) -> Result<(), Issue> {
         loop {
             match reader.next()? {
-                Node::Open {
-                    local,
-                    in_ns,
-                    attrs,
-                } => self.open(reader, &local, in_ns, &attrs)?,
+                Node::Open => self.open(reader)?,
                 Node::Close => self.close(reader),
                 Node::Text(text) => {
                     if let Some(collecting) = &mut self.collecting {
@@ -239,16 +235,12 @@ impl<'t> Parser<'t> {
         });
     }
 
-    fn open(
-        &mut self,
-        reader: &SafeReader<'_>,
-        local: &str,
-        in_ns: bool,
-        attrs: &Attrs,
-    ) -> Result<(), Issue> {
+    fn open(&mut self, reader: &SafeReader<'_>) -> Result<(), Issue> {
         let depth = reader.path.depth();
+        let element = reader.element();
+        let (local, attrs) = (element.local.as_str(), &element.attrs);
         if depth == 1 {
-            if in_ns && local == DOC {
+            if element.in_ns && local == DOC {
                 return Ok(());
             }
             return Err(reader.path_issue(
@@ -256,7 +248,7 @@ impl<'t> Parser<'t> {
                 "the root element must be ClinicalDocument in the urn:hl7-org:v3 namespace",
             ));
         }
-        if !in_ns {
+        if !element.in_ns {
             return Ok(());
         }
         if local == "observation" {
@@ -283,65 +275,57 @@ impl<'t> Parser<'t> {
             });
             return Ok(());
         }
-        if let Some(draft) = self.drafts.last_mut() {
-            let below: Vec<&str> = reader.path.names_from(draft.depth).collect();
-            let in_range = draft.range_state == RangeState::Open;
-            match below.as_slice() {
-                ["code"] if draft.code.is_none() && !draft.code_null => {
-                    draft.code = attrs.get("code").map(str::to_owned);
-                    draft.code_null = draft.code.is_none() && attrs.get("nullFlavor").is_some();
-                    draft.display = attrs.get("displayName").map(str::to_owned);
-                }
-                ["value"] if draft.value.is_none() => {
-                    draft.value = Some(RawValue {
-                        xsi_type: attrs.xsi_type().map(str::to_owned),
-                        value: attrs.get("value").map(str::to_owned),
-                        unit: attrs.get("unit").map(str::to_owned),
-                        code: attrs.get("code").map(str::to_owned),
-                        code_system: attrs.get("codeSystem").map(str::to_owned),
-                        display: attrs.get("displayName").map(str::to_owned),
-                        null_flavor: attrs.get("nullFlavor").map(str::to_owned),
-                        text: String::new(),
-                    });
-                    self.collect(TextTarget::Value, depth);
-                }
-                ["interpretationCode"] => set_once(&mut draft.flag, attrs.get("code")),
-                ["effectiveTime"] | ["effectiveTime", "low"] => {
-                    set_once(&mut draft.effective, attrs.get("value"));
-                }
-                ["referenceRange"] if draft.range_state == RangeState::NotSeen => {
-                    draft.range_state = RangeState::Open;
-                }
-                ["referenceRange", "observationRange", "value", "low"] if in_range => {
-                    set_once(&mut draft.range.low, attrs.get("value"));
-                }
-                ["referenceRange", "observationRange", "value", "high"] if in_range => {
-                    set_once(&mut draft.range.high, attrs.get("value"));
-                }
-                ["referenceRange", "observationRange", "text"] if in_range => {
-                    self.collect(TextTarget::RangeText, depth);
-                }
-                _ => {}
-            }
+        let Some(draft) = self.drafts.last_mut() else {
+            self.header_element(reader);
             return Ok(());
+        };
+        let base = draft.depth;
+        let below = |tail: &[&str]| reader.path.is_below(base, tail);
+        let in_range = draft.range_state == RangeState::Open;
+        if below(&["code"]) {
+            if draft.code.is_none() && !draft.code_null {
+                draft.code = attrs.get("code").map(str::to_owned);
+                draft.code_null = draft.code.is_none() && attrs.get("nullFlavor").is_some();
+                draft.display = attrs.get("displayName").map(str::to_owned);
+            }
+        } else if below(&["value"]) {
+            if draft.value.is_none() {
+                draft.value = Some(RawValue {
+                    xsi_type: attrs.xsi_type().map(str::to_owned),
+                    value: attrs.get("value").map(str::to_owned),
+                    unit: attrs.get("unit").map(str::to_owned),
+                    code: attrs.get("code").map(str::to_owned),
+                    code_system: attrs.get("codeSystem").map(str::to_owned),
+                    display: attrs.get("displayName").map(str::to_owned),
+                    null_flavor: attrs.get("nullFlavor").map(str::to_owned),
+                    text: String::new(),
+                });
+                self.collect(TextTarget::Value, depth);
+            }
+        } else if below(&["interpretationCode"]) {
+            set_once(&mut draft.flag, attrs.get("code"));
+        } else if below(&["effectiveTime"]) || below(&["effectiveTime", "low"]) {
+            set_once(&mut draft.effective, attrs.get("value"));
+        } else if below(&["referenceRange"]) {
+            if draft.range_state == RangeState::NotSeen {
+                draft.range_state = RangeState::Open;
+            }
+        } else if in_range && below(&["referenceRange", "observationRange", "value", "low"]) {
+            set_once(&mut draft.range.low, attrs.get("value"));
+        } else if in_range && below(&["referenceRange", "observationRange", "value", "high"]) {
+            set_once(&mut draft.range.high, attrs.get("value"));
+        } else if in_range && below(&["referenceRange", "observationRange", "text"]) {
+            self.collect(TextTarget::RangeText, depth);
         }
-        self.header_element(reader, attrs);
         Ok(())
     }
 
-    fn header_element(&mut self, reader: &SafeReader<'_>, attrs: &Attrs) {
+    fn header_element(&mut self, reader: &SafeReader<'_>) {
         let path = &reader.path;
+        let attrs = &reader.element().attrs;
         let h = &mut self.header;
-        let role = |tail: &[&str]| {
-            let mut full: Vec<&str> = PATIENT_ROLE.to_vec();
-            full.extend_from_slice(tail);
-            path.is(&full)
-        };
-        let event = |tail: &[&str]| {
-            let mut full: Vec<&str> = SERVICE_EVENT.to_vec();
-            full.extend_from_slice(tail);
-            path.is(&full)
-        };
+        let role = |tail: &[&str]| path.is_path(&PATIENT_ROLE, tail);
+        let event = |tail: &[&str]| path.is_path(&SERVICE_EVENT, tail);
         let provider = attrs.get("root") == Some(oid::CHECKUP_PROVIDER);
         if path.is(&[DOC, "code"]) {
             set_once(&mut h.report_category, attrs.get("code"));

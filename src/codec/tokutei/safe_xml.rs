@@ -51,45 +51,78 @@ impl Default for DocumentLimits {
 }
 
 /// An attribute with its local name; `xsi` is true for attributes in the XSI namespace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Attr {
     pub local: String,
     pub xsi: bool,
     pub value: String,
 }
 
-/// The attributes of one element, decoded.
+/// The attributes of the current element, decoded. The buffers are reused from element
+/// to element.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Attrs(Vec<Attr>);
+pub(crate) struct Attrs {
+    items: Vec<Attr>,
+    len: usize,
+}
 
 impl Attrs {
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    fn push(&mut self, local: &str, xsi: bool, value: &str) {
+        match self.items.get_mut(self.len) {
+            Some(slot) => {
+                slot.local.clear();
+                slot.local.push_str(local);
+                slot.xsi = xsi;
+                slot.value.clear();
+                slot.value.push_str(value);
+            }
+            None => self.items.push(Attr {
+                local: local.to_owned(),
+                xsi,
+                value: value.to_owned(),
+            }),
+        }
+        self.len += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Attr> {
+        self.items.iter().take(self.len)
+    }
+
     /// A non-namespaced attribute by local name.
     pub fn get(&self, local: &str) -> Option<&str> {
-        self.0
-            .iter()
+        self.iter()
             .find(|a| !a.xsi && a.local == local)
             .map(|a| a.value.as_str())
     }
 
     /// `xsi:type`, without any namespace prefix on the type name (`PQ`, `CD`, …).
     pub fn xsi_type(&self) -> Option<&str> {
-        self.0
-            .iter()
+        self.iter()
             .find(|a| a.xsi && a.local == "type")
             .map(|a| a.value.rsplit(':').next().unwrap_or(&a.value))
     }
 }
 
+/// The element that just opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Element {
+    pub local: String,
+    /// True when it is in the namespace the reader expects.
+    pub in_ns: bool,
+    pub attrs: Attrs,
+}
+
 /// One step of the document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Node<'a> {
-    /// An element opens. `in_ns` is true when it is in the namespace the reader expects.
-    /// An empty element (`<x/>`) is reported as `Open` followed by `Close`.
-    Open {
-        local: String,
-        in_ns: bool,
-        attrs: Attrs,
-    },
+    /// An element opens; see `SafeReader::element`. An empty element (`<x/>`) is
+    /// reported as `Open` followed by `Close`.
+    Open,
     Close,
     Text(Cow<'a, str>),
     End,
@@ -160,6 +193,7 @@ pub(crate) struct SafeReader<'a> {
     pending_pop: bool,
     /// The root element has closed.
     root_closed: bool,
+    element: Element,
 }
 
 impl<'a> SafeReader<'a> {
@@ -177,6 +211,7 @@ impl<'a> SafeReader<'a> {
             pending_close: false,
             pending_pop: false,
             root_closed: false,
+            element: Element::default(),
         }
     }
 
@@ -289,16 +324,19 @@ impl<'a> SafeReader<'a> {
                 "elements are nested deeper than the limit",
             ));
         }
-        let local = e.local_name().into_inner().to_owned();
-        self.path.push(&local);
-        let mut attrs = Vec::new();
+        let local = e.local_name().into_inner();
+        self.path.push(local);
+        self.element.local.clear();
+        self.element.local.push_str(local);
+        self.element.in_ns = in_ns;
+        self.element.attrs.clear();
         for attr in e.attributes() {
             let attr =
                 attr.map_err(|_| self.path_issue(ErrorCode::TokuteiNotXml, "malformed attribute"))?;
-            let (ns, name) = self.reader.resolver().resolve_attribute(attr.key);
             if attr.key.as_namespace_binding().is_some() {
                 continue;
             }
+            let (ns, name) = self.reader.resolver().resolve_attribute(attr.key);
             let xsi = matches!(ns, ResolveResult::Bound(Namespace(n)) if n == XSI_NS);
             let value = attr
                 .normalized_value(XmlVersion::Implicit1_0)
@@ -311,18 +349,15 @@ impl<'a> SafeReader<'a> {
             if value.len() > self.limits.max_text_bytes {
                 return Err(self.path_issue(ErrorCode::TokuteiTooLarge, "attribute value too long"));
             }
-            attrs.push(Attr {
-                local: name.into_inner().to_owned(),
-                xsi,
-                value: value.into_owned(),
-            });
+            self.element.attrs.push(name.into_inner(), xsi, &value);
         }
         self.pending_close = empty;
-        Ok(Node::Open {
-            local,
-            in_ns,
-            attrs: Attrs(attrs),
-        })
+        Ok(Node::Open)
+    }
+
+    /// The element reported by the last `Open`.
+    pub fn element(&self) -> &Element {
+        &self.element
     }
 
     /// An issue located at the current element.
@@ -366,21 +401,19 @@ mod tests {
     #[test]
     fn reports_namespaces_xsi_type_and_empty_elements() {
         let text = r#"<r xmlns="urn:test" xmlns:x="http://www.w3.org/2001/XMLSchema-instance"><v x:type="PQ" value="1&lt;2"/><o:e xmlns:o="urn:other">t&amp;&#x41;</o:e></r>"#;
+        let mut reader = SafeReader::new(text, NS, DocumentLimits::default());
+        assert_eq!(reader.next().unwrap(), Node::Open);
+        assert_eq!(reader.next().unwrap(), Node::Open);
+        let element = reader.element();
+        assert_eq!((element.local.as_str(), element.in_ns), ("v", true));
+        assert_eq!(element.attrs.xsi_type(), Some("PQ"));
+        assert_eq!(element.attrs.get("value"), Some("1<2"));
+        assert_eq!(element.attrs.get("type"), None);
+        assert_eq!(reader.next().unwrap(), Node::Close);
+        assert_eq!(reader.next().unwrap(), Node::Open);
+        assert!(!reader.element().in_ns);
+        assert_eq!(reader.element().attrs.get("value"), None);
         let nodes = nodes(text).unwrap();
-        let Node::Open {
-            local,
-            in_ns,
-            attrs,
-        } = &nodes[1]
-        else {
-            panic!("{nodes:?}")
-        };
-        assert_eq!((local.as_str(), *in_ns), ("v", true));
-        assert_eq!(attrs.xsi_type(), Some("PQ"));
-        assert_eq!(attrs.get("value"), Some("1<2"));
-        assert_eq!(attrs.get("type"), None);
-        assert_eq!(nodes[2], Node::Close);
-        assert!(matches!(&nodes[3], Node::Open { in_ns: false, .. }));
         let text: String = nodes
             .iter()
             .filter_map(|n| match n {
