@@ -543,3 +543,49 @@ fn export_validates_against_the_v08_schemas_and_reads_back() {
     );
     assert_eq!(second_back.results.len(), 2);
 }
+
+/// A small deterministic generator for the mutation test (no extra dependency).
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n.max(1) as u64).unwrap_or(0)
+    }
+}
+
+/// Damaged input never panics: random byte flips, insertions of markup characters and
+/// truncations of a valid document and of a valid archive.
+#[test]
+fn damaged_input_is_reported_never_panics() {
+    let document = fixture("basic.xml");
+    let archive = zip_of(&[
+        ("r/ix08_V08.xml", INDEX.as_bytes()),
+        ("r/DATA/h0001.xml", &document),
+    ]);
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let noise: &[u8] = b"<>&;\"'/=:![]\x00\xFF\xE3\x81";
+    for round in 0..1500 {
+        for original in [&document, &archive] {
+            let mut bytes = original.clone();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(bytes.len());
+                match rng.below(3) {
+                    0 => bytes[at] = noise[rng.below(noise.len())],
+                    1 => bytes.insert(at, noise[rng.below(noise.len())]),
+                    _ => bytes.truncate(at.max(1)),
+                }
+            }
+            let read = read_submission(&bytes, items(), &ReadLimits::default());
+            for issue in &read.issues {
+                assert!(!issue.location.is_empty(), "round {round}: {issue:?}");
+            }
+        }
+    }
+}
