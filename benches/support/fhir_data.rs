@@ -46,7 +46,7 @@ pub fn transaction_bundle(seed: u64, patients: usize) -> Value {
                 "name": [{"text": "試験 太郎", "family": "試験", "given": ["太郎"]},
                          {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation", "valueCode": "SYL"}],
                           "text": "シケン タロウ", "family": "シケン", "given": ["タロウ"]}],
-                "gender": if n % 2 == 0 { "male" } else { "female" },
+                "gender": if n.is_multiple_of(2) { "male" } else { "female" },
                 "birthDate": format!("{}-0{}-1{}", 1940 + n % 60, 1 + n % 9, n % 10)
             }),
         ));

@@ -4,4 +4,5 @@
 //! bytes it is handed.
 
 pub mod fhir;
+pub mod tokutei;
 pub mod uke;

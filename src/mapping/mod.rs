@@ -1,11 +1,18 @@
-//! Code tables and masters: what a code means and which codes denote the same thing.
+//! Code tables and masters, as data: what a code means and which codes denote the same
+//! thing (drugs, 特定健診 items, units, thresholds).
 //!
-//! Small curated tables ship in `mappings/` (each with its source and version) so tests
-//! and demos work out of the box; the full public masters an operator downloads are
-//! read from a directory and can be reloaded without restart.
+//! Small curated tables ship in `mappings/` (UTF-8 CSV starting with `# source:`,
+//! `# version:` and `# licence:` lines, then a header row) so tests and demos work out of
+//! the box; the full public masters an operator downloads are read from a directory and can
+//! be reloaded without restart. Loaders check every row and refuse a malformed table as a
+//! whole, naming the line; nothing here guesses around bad data.
 
+pub mod checkup_items;
+pub mod csv_table;
 pub mod curated;
 pub mod drug_master;
 pub mod master_files;
+pub mod thresholds;
+pub mod unit_conversions;
 
 pub use drug_master::{DrugEntry, DrugMaster, DrugMasterHandle, LoadReport, UnmappedReport};

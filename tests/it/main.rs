@@ -9,4 +9,5 @@ mod mappings;
 mod robustness;
 mod schemas;
 mod store_contract;
+mod tokutei;
 mod uke_claims;

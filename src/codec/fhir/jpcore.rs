@@ -181,14 +181,14 @@ fn medication_request(r: &mut Rules<'_>, mr: &Value) {
     }
     if let Some(dispense) = mr.get("dispenseRequest") {
         let at = r.at("dispenseRequest");
-        if let Some(q) = dispense.get("quantity") {
-            if q.get("value").is_none() || str_of(q, "code").is_none() {
-                r.error(
-                    ErrorCode::JpCoreViolation,
-                    child(&at, "quantity"),
-                    "a dispensed quantity needs value and unit code",
-                );
-            }
+        if let Some(q) = dispense.get("quantity")
+            && (q.get("value").is_none() || str_of(q, "code").is_none())
+        {
+            r.error(
+                ErrorCode::JpCoreViolation,
+                child(&at, "quantity"),
+                "a dispensed quantity needs value and unit code",
+            );
         }
         if let Some(d) = dispense.get("expectedSupplyDuration") {
             if d.get("value").is_none() {
