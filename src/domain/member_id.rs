@@ -6,7 +6,8 @@
 //! dashes. Normalisation (decided here, once): NFKC, every dash-like character (－ − ‐ ‑ ‒ –
 //! — ―, and ｰ/ー between digits) becomes `-`, all whitespace is removed. 枝番 (branch) is
 //! two digits; older claims and exports lack it, which makes 記号+番号 shared by a whole
-//! family (see `matches_family`).
+//! family (see `matches_family`). 記号 may be empty: cards of 後期高齢者医療 and many 国保
+//! have none.
 
 use std::fmt;
 
@@ -21,8 +22,6 @@ pub enum MemberIdError {
     Shape,
     #[error("insurer number: {0}")]
     Insurer(CodeError),
-    #[error("symbol (記号) is empty")]
-    EmptySymbol,
     #[error("number (番号) is empty")]
     EmptyNumber,
     #[error("symbol or number contains a character that is not allowed")]
@@ -66,10 +65,10 @@ pub fn normalise_card_text(raw: &str) -> String {
     out
 }
 
-fn card_part(raw: &str, empty: MemberIdError) -> Result<String, MemberIdError> {
+fn card_part(raw: &str, empty: Option<MemberIdError>) -> Result<String, MemberIdError> {
     let part = normalise_card_text(raw);
-    if part.is_empty() {
-        return Err(empty);
+    if let (true, Some(error)) = (part.is_empty(), empty) {
+        return Err(error);
     }
     // ':' separates the parts; control characters never belong on a card.
     if part.chars().any(|c| c == ':' || c.is_control()) {
@@ -99,8 +98,9 @@ impl MemberId {
     ) -> Result<Self, MemberIdError> {
         Ok(Self {
             insurer: InsurerNumber::parse(insurer).map_err(MemberIdError::Insurer)?,
-            symbol: card_part(symbol, MemberIdError::EmptySymbol)?,
-            number: card_part(number, MemberIdError::EmptyNumber)?,
+            // Cards of 後期高齢者医療 and many 国保 carry no 記号: an empty symbol is valid.
+            symbol: card_part(symbol, None)?,
+            number: card_part(number, Some(MemberIdError::EmptyNumber))?,
             branch: match branch {
                 Some(b) => branch_part(b)?,
                 None => None,
@@ -222,7 +222,7 @@ mod tests {
         assert_eq!(MemberId::parse("06139463"), Err(MemberIdError::Shape));
         assert_eq!(
             MemberId::parse("06139463:::01"),
-            Err(MemberIdError::EmptySymbol)
+            Err(MemberIdError::EmptyNumber)
         );
         assert_eq!(
             MemberId::parse("06139463:12::01"),
@@ -240,6 +240,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!message.contains("999"));
+    }
+
+    #[test]
+    fn cards_without_a_symbol_are_valid() {
+        let elderly = MemberId::parse("39131234::12345678").unwrap();
+        assert_eq!(elderly.symbol(), "");
+        assert_eq!(elderly.key(), "39131234::12345678");
+        assert_eq!(MemberId::from_parts("39131234", "", "１２３４５６７８", None).unwrap(), elderly);
     }
 
     #[test]

@@ -310,7 +310,6 @@ fn finish(mut receipt: Receipt, issues: &mut Vec<Issue>) -> Receipt {
                 let location = match (e, branch) {
                     (MemberIdError::Branch, Some((sn, _))) => format!("line {sn} field 7"),
                     (MemberIdError::Insurer(_), _) => format!("line {line} field 2"),
-                    (MemberIdError::EmptySymbol, _) => format!("line {line} field 3"),
                     _ => format!("line {line} field 4"),
                 };
                 Issue::warning(
