@@ -4,3 +4,5 @@
 //! bytes it is handed.
 
 pub mod fhir;
+pub mod hl7v2;
+pub mod ssmix2;
