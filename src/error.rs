@@ -78,6 +78,7 @@ catalogue! {
     Hl7CharsetInvalid = ("hl7.charset_invalid", 422, "bytes are not valid in any supported character set"),
     Hl7CharsetMismatch = ("hl7.charset_mismatch", 422, "MSH-18 declares a character set the bytes do not use"),
     Hl7CharsetUnknown = ("hl7.charset_unknown", 422, "MSH-18 or MSH-20 names an unsupported character set"),
+    Hl7Framing = ("hl7.framing", 422, "MLLP framing characters found in the message body"),
     Hl7SegmentTerminator = ("hl7.segment_terminator", 422, "segments end with LF or CRLF instead of CR"),
     Hl7SegmentName = ("hl7.segment_name", 422, "segment does not start with a valid three-character name"),
     Hl7SegmentOrder = ("hl7.segment_order", 422, "segment is not allowed here by the message structure"),

@@ -2,4 +2,5 @@
 
 mod support;
 
+mod hl7v2_codec;
 mod store_contract;

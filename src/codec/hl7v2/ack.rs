@@ -262,7 +262,8 @@ fn hl7_error(code: ErrorCode) -> (u16, &'static str) {
         | ErrorCode::Hl7CharsetInvalid
         | ErrorCode::Hl7CharsetMismatch
         | ErrorCode::Hl7CharsetUnknown
-        | ErrorCode::Hl7SegmentTerminator => (102, "Data type error"),
+        | ErrorCode::Hl7SegmentTerminator
+        | ErrorCode::Hl7Framing => (102, "Data type error"),
         ErrorCode::Hl7UnknownCode => (103, "Table value not found"),
         ErrorCode::Hl7UnsupportedVersion => (203, "Unsupported version id"),
         _ => (207, "Application internal error"),
@@ -278,6 +279,7 @@ fn user_message(code: ErrorCode) -> &'static str {
         ErrorCode::Hl7CharsetMismatch => "MSH-18の文字コードと実際の文字コードが異なります",
         ErrorCode::Hl7CharsetUnknown => "MSH-18またはMSH-20の文字コードに対応していません",
         ErrorCode::Hl7SegmentTerminator => "セグメント区切りはCRにしてください",
+        ErrorCode::Hl7Framing => "MLLPの制御文字がメッセージ内にあります",
         ErrorCode::Hl7SegmentName => "セグメント名が不正です",
         ErrorCode::Hl7SegmentOrder => "セグメントの順序がメッセージ構造に合いません",
         ErrorCode::Hl7RequiredMissing => "必須項目がありません",
@@ -377,7 +379,7 @@ mod tests {
         let err = Issue::error(ErrorCode::Hl7InvalidValue, "OBX-5", "bad");
         let unreadable = Issue::error(ErrorCode::Hl7CharsetInvalid, "MSH-18", "bad");
         assert_eq!(AckCode::from_issues(&[]), AckCode::Accept);
-        assert_eq!(AckCode::from_issues(&[warn.clone()]), AckCode::Accept);
+        assert_eq!(AckCode::from_issues(std::slice::from_ref(&warn)), AckCode::Accept);
         assert_eq!(AckCode::from_issues(&[warn, err.clone()]), AckCode::Error);
         assert_eq!(AckCode::from_issues(&[err, unreadable]), AckCode::Reject);
     }

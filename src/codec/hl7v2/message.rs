@@ -25,6 +25,10 @@ pub const MAX_MESSAGE_LEN: usize = 64 * 1024 * 1024;
 /// The most segments one message may have.
 pub const MAX_SEGMENTS: usize = 200_000;
 
+/// MLLP start and end of block, sometimes left in stored files.
+const VT: u8 = 0x0B;
+const FS: u8 = 0x1C;
+
 /// Where one segment lies in the text.
 #[derive(Debug, Clone, Copy)]
 struct SegmentSpan {
@@ -100,8 +104,9 @@ impl<'a> Message<'a> {
         }
         let lead = text
             .bytes()
-            .position(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+            .position(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t' | VT))
             .unwrap_or(text.len());
+
         let body = text.get(lead..).unwrap_or("");
         if !body.starts_with("MSH") {
             return Err(reject(Issue::error(
@@ -111,17 +116,32 @@ impl<'a> Message<'a> {
             )));
         }
         let (delimiters, yen) = Delimiters::from_header(body).map_err(reject)?;
-        let mut issues = Vec::new();
         let text = if yen {
+            Cow::Owned(text.replace(YEN_SIGN, "\\"))
+        } else {
+            text
+        };
+        let end = text
+            .bytes()
+            .rposition(|b| !matches!(b, b'\r' | b'\n' | FS))
+            .map_or(lead, |i| (i + 1).max(lead));
+        let framed = text.as_bytes().get(..lead).is_some_and(|b| b.contains(&VT))
+            || text.as_bytes().get(end..).is_some_and(|b| b.contains(&FS));
+        let mut issues = Vec::new();
+        if framed {
+            issues.push(Issue::warning(
+                ErrorCode::Hl7Framing,
+                format!("byte {lead}"),
+                "MLLP framing characters (VT before, FS after the message) are in the body; ignored",
+            ));
+        }
+        if yen {
             issues.push(Issue::warning(
                 ErrorCode::Hl7Delimiters,
                 "MSH-2",
                 "escape character written as U+00A5 (yen sign); every U+00A5 was read as a backslash",
             ));
-            Cow::Owned(text.replace(YEN_SIGN, "\\"))
-        } else {
-            text
-        };
+        }
         let mut message = Self {
             text,
             delimiters,
@@ -131,13 +151,13 @@ impl<'a> Message<'a> {
             reply_charset: detected,
             issues,
         };
-        message.scan(lead)?;
+        message.scan(lead, end)?;
         Ok(message)
     }
 
     /// Finds segment boundaries and field separators in one pass.
-    fn scan(&mut self, lead: usize) -> Result<(), Rejected> {
-        let bytes = self.text.as_bytes();
+    fn scan(&mut self, lead: usize, end: usize) -> Result<(), Rejected> {
+        let bytes = self.text.as_bytes().get(..end).unwrap_or_default();
         let field = self.delimiters.field;
         let mut segments: Vec<SegmentSpan> = Vec::with_capacity(16);
         let mut separators: Vec<u32> = Vec::with_capacity(bytes.len() / 8);
@@ -720,6 +740,14 @@ mod tests {
         assert!(codes.contains(&(ErrorCode::Hl7RequiredMissing, "MSH-9".into())));
         assert!(codes.contains(&(ErrorCode::Hl7RequiredMissing, "MSH-10".into())));
         assert_eq!(m.segments().nth(1).unwrap().name(), SegmentName::UNREADABLE);
+    }
+
+    #[test]
+    fn mllp_framing_left_in_a_file_is_ignored_and_reported() {
+        let m = Message::parse(b"\x0bMSH|^~\\&|A|B|||||ADT^A08|1|P|2.5\rPID|1||7\r\x1c\r").unwrap();
+        assert_eq!(m.segment_count(), 2);
+        assert_eq!(m.query("PID-3").unwrap().raw(), "7");
+        assert_eq!(m.issues()[0].code, ErrorCode::Hl7Framing);
     }
 
     #[test]
