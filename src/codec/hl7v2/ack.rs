@@ -379,7 +379,10 @@ mod tests {
         let err = Issue::error(ErrorCode::Hl7InvalidValue, "OBX-5", "bad");
         let unreadable = Issue::error(ErrorCode::Hl7CharsetInvalid, "MSH-18", "bad");
         assert_eq!(AckCode::from_issues(&[]), AckCode::Accept);
-        assert_eq!(AckCode::from_issues(std::slice::from_ref(&warn)), AckCode::Accept);
+        assert_eq!(
+            AckCode::from_issues(std::slice::from_ref(&warn)),
+            AckCode::Accept
+        );
         assert_eq!(AckCode::from_issues(&[warn, err.clone()]), AckCode::Error);
         assert_eq!(AckCode::from_issues(&[err, unreadable]), AckCode::Reject);
     }

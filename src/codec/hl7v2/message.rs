@@ -573,20 +573,37 @@ impl<'m> Value<'m> {
         }
     }
 
-    /// Every repetition of a field (one for other levels).
-    pub fn repetitions(&self) -> impl Iterator<Item = Value<'m>> + '_ {
-        let count = match self.level {
-            Level::Field if !self.raw.is_empty() => {
-                self.raw
-                    .bytes()
-                    .filter(|&b| b == self.delimiters.repetition)
-                    .count()
-                    + 1
-            }
-            Level::Field => 0,
-            _ => 1,
+    /// Every repetition of a field (one for other levels), in one pass over the field.
+    pub fn repetitions(&self) -> impl Iterator<Item = Value<'m>> + use<'m> {
+        let this = *self;
+        let separator = match self.level {
+            Level::Field => Some(self.delimiters.repetition as char),
+            _ => None,
         };
-        (1..=count as u32).map(|n| self.repetition(n))
+        let mut rest = (!self.raw.is_empty() || separator.is_none()).then_some(self.raw);
+        let mut n = 0u32;
+        std::iter::from_fn(move || {
+            let current = rest?;
+            let (raw, tail) = match separator.and_then(|s| current.split_once(s)) {
+                Some((raw, tail)) => (raw, Some(tail)),
+                None => (current, None),
+            };
+            rest = tail;
+            n += 1;
+            Some(Value {
+                raw,
+                location: Location {
+                    repetition: n,
+                    ..this.location
+                },
+                level: if this.level == Level::Literal {
+                    Level::Literal
+                } else {
+                    Level::Repetition
+                },
+                ..this
+            })
+        })
     }
 
     /// Component `n` (1-based); on a field, of its first repetition.
