@@ -544,10 +544,16 @@ impl<'m> Value<'m> {
         if n == 0 {
             return "";
         }
-        self.raw
-            .split(separator as char)
-            .nth(n as usize - 1)
-            .unwrap_or("")
+        let mut boundaries = memchr::memchr_iter(separator, self.raw.as_bytes());
+        let mut start = 0;
+        for _ in 1..n {
+            match boundaries.next() {
+                Some(at) => start = at + 1,
+                None => return "",
+            }
+        }
+        let end = boundaries.next().unwrap_or(self.raw.len());
+        self.raw.get(start..end).unwrap_or("")
     }
 
     /// Repetition `n` (1-based) of a field.
