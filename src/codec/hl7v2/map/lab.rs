@@ -96,7 +96,7 @@ fn result(
     let value = value(context, obx, issues);
     let mut result = LabResult::new(context.subject.clone(), value);
     result.codes = codes;
-    result.name = code.component(2).non_empty().map(|n| n.into_owned());
+    result.name = values::text(&code.component(2), issues);
     result.reference_range = reference_range(&obx.field(7));
     result.flag = flag(&obx.field(8).repetition(1), issues);
     result.status = status(&obx.field(11), issues);
@@ -139,7 +139,10 @@ fn value(context: &Context<'_, '_>, obx: &Segment<'_>, issues: &mut Vec<Issue>) 
                     "value type is empty while a value is given; read as text",
                 ));
             }
-            let texts: Vec<String> = field.repetitions().map(|r| r.text().into_owned()).collect();
+            let texts: Vec<String> = field
+                .repetitions()
+                .filter_map(|r| values::text(&r, issues))
+                .collect();
             LabValue::Text(texts.join("\n"))
         }
         _ => LabValue::Text(field.text().into_owned()),

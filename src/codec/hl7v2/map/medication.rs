@@ -218,7 +218,7 @@ fn drug(
     issues: &mut Vec<Issue>,
 ) {
     record.codings = values::codings(code, context.facility);
-    record.drug_name = code.component(2).non_empty().map(|name| name.into_owned());
+    record.drug_name = values::text(&code.component(2), issues);
     if record.codings.is_empty() {
         issues.push(Issue::error(
             ErrorCode::Hl7RequiredMissing,

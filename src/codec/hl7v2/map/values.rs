@@ -75,6 +75,23 @@ pub fn sub_codings(component: &Value<'_>, facility: &InstitutionCode) -> Vec<Cod
     .collect()
 }
 
+/// A value's text with escapes resolved, when not empty; an escape sequence kakari does
+/// not understand is kept as written and reported.
+pub fn text(value: &Value<'_>, issues: &mut Vec<Issue>) -> Option<String> {
+    if value.is_empty() {
+        return None;
+    }
+    let (text, malformed) = value.text_checked();
+    if malformed {
+        issues.push(Issue::warning(
+            ErrorCode::Hl7Escape,
+            value.location().to_string(),
+            "escape sequence not understood; kept as written",
+        ));
+    }
+    Some(text.into_owned())
+}
+
 /// The text a CWE shows a person: its text component, else its identifier.
 pub fn display_text(value: &Value<'_>) -> Option<String> {
     value
@@ -245,9 +262,27 @@ mod tests {
         assert_eq!(daily.value.as_str(), "3");
         assert_eq!(daily.code.as_deref(), Some("TAB"));
         assert!(issues.is_empty());
+        assert_eq!(
+            text(&rxe.field(2).component(2), &mut issues).as_deref(),
+            Some("ダーゼン錠")
+        );
+        assert!(issues.is_empty());
         assert!(decimal(&rxe.field(20), &mut issues).is_none());
         assert!(timestamp(&rxe.field(21), &mut issues).is_none());
-        let locations: Vec<_> = issues.iter().map(|i| i.location.as_str()).collect();
-        assert_eq!(locations, ["RXE-20", "RXE-21.1"]);
+        let m = Message::parse_str("MSH|^~\\&|A|B|||||RDE^O11|1|P|2.5\rRXE||1^a\\Zq\\b\r").unwrap();
+        let name = m.query("RXE-2.2").unwrap();
+        assert_eq!(text(&name, &mut issues).as_deref(), Some("a\\Zq\\b"));
+        let found: Vec<_> = issues
+            .iter()
+            .map(|i| (i.code, i.location.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (ErrorCode::Hl7InvalidValue, "RXE-20"),
+                (ErrorCode::Hl7InvalidValue, "RXE-21.1"),
+                (ErrorCode::Hl7Escape, "RXE-2.2"),
+            ]
+        );
     }
 }
