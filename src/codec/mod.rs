@@ -4,5 +4,7 @@
 //! bytes it is handed.
 
 pub mod fhir;
+pub mod hl7v2;
+pub mod ssmix2;
 pub mod tokutei;
 pub mod uke;

@@ -4,6 +4,7 @@ mod support;
 
 mod docs;
 mod fhir_api;
+mod hl7v2_codec;
 mod jp_core_examples;
 mod mappings;
 mod robustness;

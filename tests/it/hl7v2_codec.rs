@@ -1,0 +1,734 @@
+//! HL7 v2 / SS-MIX2 codec: golden tests on the synthetic fixtures of `tests/data/hl7v2/`
+//! (one per data type, in ISO-2022-JP, Shift_JIS and UTF-8, with CR, CRLF and LF
+//! endings, a batch, escape sequences, and names whose JIS and Shift_JIS bytes contain
+//! `| ^ ~ \ &`), and checks against the real SS-MIX2 tree of the public corpus.
+
+use std::path::{Path, PathBuf};
+
+use kakari::codec::hl7v2::{
+    self, AckCode, Charset, ClinicalRecord, MappedMessage, Message, MessageFamily,
+};
+use kakari::codec::ssmix2::{self, StoragePath};
+use kakari::domain::{
+    Allergy, Condition, DrugRoute, InstitutionCode, LabResult, LabValue, MedicationKind,
+    MedicationRecord, Sex, SubjectRef,
+};
+use kakari::error::ErrorCode;
+use time::macros::{date, datetime};
+
+const HOT9: &str = "http://medis.or.jp/CodeSystem/master-HOT9";
+const JLAC10: &str = "http://medis.or.jp/CodeSystem/master-JLAC10-17digits";
+
+fn facility() -> InstitutionCode {
+    InstitutionCode::parse("1311234567").unwrap()
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/hl7v2")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn map(bytes: &[u8]) -> MappedMessage {
+    let message = Message::parse(bytes).expect("message is readable");
+    hl7v2::map_message(&message, &facility())
+}
+
+fn codes(mapped: &MappedMessage) -> Vec<ErrorCode> {
+    mapped.issues.iter().map(|i| i.code).collect()
+}
+
+fn medications(mapped: &MappedMessage) -> Vec<(&str, &MedicationRecord)> {
+    mapped
+        .records
+        .iter()
+        .filter_map(|r| match &r.record {
+            ClinicalRecord::Medication(m) => Some((r.location.as_str(), m)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn labs(mapped: &MappedMessage) -> Vec<(&str, &LabResult)> {
+    mapped
+        .records
+        .iter()
+        .filter_map(|r| match &r.record {
+            ClinicalRecord::Lab(l) => Some((r.location.as_str(), l)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn conditions(mapped: &MappedMessage) -> Vec<&Condition> {
+    mapped
+        .records
+        .iter()
+        .filter_map(|r| match &r.record {
+            ClinicalRecord::Condition(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn allergies(mapped: &MappedMessage) -> Vec<&Allergy> {
+    mapped
+        .records
+        .iter()
+        .filter_map(|r| match &r.record {
+            ClinicalRecord::Allergy(a) => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+fn local(id: &str) -> SubjectRef {
+    SubjectRef::Local {
+        facility: facility(),
+        local_id: id.to_owned(),
+    }
+}
+
+#[test]
+fn adt00_iso2022jp_names_with_delimiter_bytes_survive_and_in1_links_the_person() {
+    let bytes = fixture("adt00_iso2022jp.hl7");
+    // 宮 奥 京 愛 are 0x355C 0x317C 0x357E 0x3026 in JIS: `\ | ~ &` inside the kanji.
+    assert!(bytes.windows(2).any(|w| w == b"5\\"));
+    assert!(bytes.windows(2).any(|w| w == b"1|"));
+    let mapped = map(&bytes);
+    assert!(codes(&mapped).is_empty(), "{:?}", mapped.issues);
+    assert_eq!(mapped.family, MessageFamily::Patient);
+    assert_eq!(mapped.header.charset, Charset::Iso2022Jp);
+    assert_eq!(mapped.header.control_id, "ADT0001");
+    assert_eq!(mapped.header.message_type(), "ADT^A08");
+    assert_eq!(mapped.subject, Some(local("P000123")));
+    let patient = mapped.patient.as_ref().unwrap();
+    assert_eq!(patient.demographics.name.as_deref(), Some("宮奥 京愛"));
+    assert_eq!(
+        patient.demographics.name_kana.as_deref(),
+        Some("ミヤオク キョウア")
+    );
+    assert_eq!(patient.demographics.birth_date, Some(date!(1970 - 04 - 05)));
+    assert_eq!(patient.demographics.sex, Some(Sex::Female));
+    // IN1[1] gives 保険者番号, full-width 記号 and 番号, 枝番; IN1[2] is public funding.
+    assert_eq!(mapped.coverages.len(), 1);
+    assert_eq!(mapped.coverages[0].member.key(), "06139463:12-34:5678:03");
+    assert_eq!(mapped.coverages[0].subject, local("P000123"));
+    let observations = labs(&mapped);
+    assert_eq!(observations.len(), 2);
+    let (_, height) = observations[0];
+    assert_eq!(height.value.as_number().unwrap().as_str(), "158.20");
+    assert_eq!(height.category.as_deref(), Some("vital-signs"));
+    assert_eq!(height.jlac10(), Some("9N001000000000001"));
+    let allergy = allergies(&mapped)[0];
+    assert_eq!(allergy.category.as_deref(), Some("medication"));
+    assert_eq!(allergy.criticality.as_deref(), Some("high"));
+}
+
+#[test]
+fn omp01_shift_jis_crlf_gives_one_prescription_per_rxe() {
+    let bytes = fixture("omp01_sjis_crlf.hl7");
+    // 掛 is 0x8A 0x7C and 予 0x97 0x5C in Shift_JIS.
+    assert!(bytes.windows(2).any(|w| w == [0x8A, b'|']));
+    let mapped = map(&bytes);
+    assert_eq!(codes(&mapped), [ErrorCode::Hl7SegmentTerminator]);
+    assert_eq!(mapped.header.charset, Charset::ShiftJis);
+    assert_eq!(
+        mapped
+            .patient
+            .as_ref()
+            .unwrap()
+            .demographics
+            .name
+            .as_deref(),
+        Some("掛川 十予")
+    );
+    let meds = medications(&mapped);
+    assert_eq!(meds.len(), 2);
+    let (location, first) = meds[0];
+    assert_eq!(location, "RXE");
+    assert_eq!(first.kind, MedicationKind::Prescription);
+    assert_eq!(first.subject, local("P000456"));
+    assert_eq!(first.codings[0].system, HOT9);
+    assert_eq!(first.codings[0].code, "103835401");
+    assert_eq!(
+        first.codings[1].system,
+        "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code"
+    );
+    assert_eq!(first.drug_name.as_deref(), Some("ソラナックス０．４ｍｇ錠"));
+    let dose = first.dose.as_ref().unwrap();
+    assert_eq!(
+        (
+            dose.value.as_str(),
+            dose.unit.as_deref(),
+            dose.code.as_deref()
+        ),
+        ("1", Some("錠"), Some("TAB"))
+    );
+    assert_eq!(first.daily_dose.as_ref().unwrap().value.as_str(), "2");
+    let usage = first.usage.as_ref().unwrap();
+    assert_eq!(usage.code, "1012040400000000");
+    assert_eq!(usage.system, "http://jami.jp/CodeSystem/MedicationUsage");
+    assert_eq!(
+        first.usage_text.as_deref(),
+        Some("内服・経口・１日２回朝夕食後")
+    );
+    assert_eq!(first.supply_days, Some(7));
+    assert_eq!(first.start, Some(date!(2024 - 04 - 01)));
+    assert_eq!(first.end(), Some(date!(2024 - 04 - 07)));
+    assert_eq!(first.route, Some(DrugRoute::Oral));
+    assert_eq!(first.order_number.as_deref(), Some("000000020240401"));
+    assert_eq!(first.rp_number.as_deref(), Some("1"));
+    assert_eq!(first.prescriber.as_deref(), Some("D01"));
+    assert_eq!(first.status.as_deref(), Some("active"));
+    assert_eq!(first.facility, Some(facility()));
+    assert_eq!(
+        first.recorded_at.unwrap().to_string(),
+        "2024-04-01T10:00:00+09:00"
+    );
+    let (location, second) = meds[1];
+    assert_eq!(location, "RXE[2]");
+    assert_eq!(
+        second.codings[0].system,
+        "urn:kakari:local:1311234567:99LOC"
+    );
+    assert_eq!(second.route, Some(DrugRoute::Topical));
+    assert_eq!(second.rp_number.as_deref(), Some("2"));
+    assert_eq!(second.daily_dose, None);
+}
+
+#[test]
+fn omp01_utf8_lf_resolves_escapes_and_keeps_offsets() {
+    let mapped = map(&fixture("omp01_utf8_lf.hl7"));
+    assert_eq!(codes(&mapped), [ErrorCode::Hl7SegmentTerminator]);
+    assert_eq!(mapped.header.charset, Charset::Utf8);
+    assert_eq!(
+        mapped.header.sent_at.unwrap().to_string(),
+        "2024-04-02T08:00:00+09:00"
+    );
+    let meds = medications(&mapped);
+    assert_eq!(
+        meds[0].1.drug_name.as_deref(),
+        Some("ロキソニン錠６０ｍｇ&頓用")
+    );
+    assert_eq!(meds[0].1.supply_days, Some(10));
+    assert_eq!(
+        meds[0].1.recorded_at.unwrap().to_string(),
+        "2024-04-02T07:55:00+09:00"
+    );
+    let bytes = fixture("omp01_utf8_lf.hl7");
+    let message = Message::parse(&bytes).unwrap();
+    assert_eq!(message.query("RXE-7.2").unwrap().text(), "疼痛時\n１回１錠");
+}
+
+#[test]
+fn omp02_injection_orders_give_one_record_per_rxc_drug() {
+    let mapped = map(&fixture("omp02_iso2022jp.hl7"));
+    assert!(codes(&mapped).is_empty(), "{:?}", mapped.issues);
+    let meds = medications(&mapped);
+    let locations: Vec<&str> = meds.iter().map(|(l, _)| *l).collect();
+    assert_eq!(locations, ["RXC", "RXC[2]"]);
+    let (_, base) = meds[0];
+    assert_eq!(base.codings[0].code, "620007329");
+    // JIS 0x215D is written from U+2212 and read (WHATWG index) as U+FF0D.
+    assert_eq!(
+        base.drug_name.as_deref(),
+        Some("ソリタ\u{ff0d}Ｔ３号輸液５００ｍＬ")
+    );
+    assert_eq!(base.dose.as_ref().unwrap().code.as_deref(), Some("HON"));
+    assert_eq!(base.route, Some(DrugRoute::Injection));
+    assert_eq!(base.rp_number.as_deref(), Some("01"));
+    assert_eq!(base.start, Some(date!(2024 - 04 - 03)));
+    assert_eq!(meds[1].1.codings[0].code, "620002559");
+}
+
+#[test]
+fn omp12_administrations_take_route_from_the_closing_rxr() {
+    let mapped = map(&fixture("omp12_iso2022jp.hl7"));
+    assert!(codes(&mapped).is_empty(), "{:?}", mapped.issues);
+    let meds = medications(&mapped);
+    assert_eq!(meds.len(), 2);
+    for (_, record) in &meds {
+        assert_eq!(record.kind, MedicationKind::Administration);
+        assert_eq!(record.route, Some(DrugRoute::Injection));
+        assert_eq!(record.status.as_deref(), Some("completed"));
+        assert_eq!(record.start, Some(date!(2024 - 04 - 03)));
+        assert_eq!(record.prescriber.as_deref(), Some("D03"));
+    }
+    assert_eq!(meds[1].0, "RXA[2]");
+}
+
+#[test]
+fn oml11_results_keep_precision_comparators_ranges_and_status() {
+    let mapped = map(&fixture("oml11_iso2022jp.hl7"));
+    assert!(codes(&mapped).is_empty(), "{:?}", mapped.issues);
+    let results = labs(&mapped);
+    assert_eq!(results.len(), 6);
+    let (location, hba1c) = results[0];
+    assert_eq!(location, "OBX");
+    assert_eq!(hba1c.jlac10(), Some("3D046000001906202"));
+    assert_eq!(hba1c.local_code().unwrap().code, "10101");
+    assert_eq!(hba1c.value.as_number().unwrap().as_str(), "6.80");
+    let range = hba1c.reference_range.as_ref().unwrap();
+    assert_eq!(range.low.as_ref().unwrap().as_str(), "4.6");
+    assert_eq!(range.high.as_ref().unwrap().as_str(), "6.2");
+    assert_eq!(hba1c.flag.as_deref(), Some("H"));
+    assert_eq!(hba1c.status.as_deref(), Some("final"));
+    assert_eq!(hba1c.category.as_deref(), Some("laboratory"));
+    assert_eq!(hba1c.specimen.as_ref().unwrap().code, "023");
+    assert_eq!(
+        hba1c.effective.unwrap().to_string(),
+        "2024-04-05T09:30:00+09:00"
+    );
+    match &results[2].1.value {
+        LabValue::Quantity {
+            value, comparator, ..
+        } => {
+            assert_eq!(value.as_str(), "0.05");
+            assert_eq!(comparator.as_deref(), Some("<"));
+        }
+        other => panic!("SN value read as {other:?}"),
+    }
+    let crp_range = results[2].1.reference_range.as_ref().unwrap();
+    assert_eq!(crp_range.high.as_ref().unwrap().as_str(), "0.30");
+    assert_eq!(crp_range.low, None);
+    assert_eq!(results[3].1.value, LabValue::Text("(±)".into()));
+    assert_eq!(
+        results[3]
+            .1
+            .reference_range
+            .as_ref()
+            .unwrap()
+            .text
+            .as_deref(),
+        Some("(-)")
+    );
+    assert_eq!(results[3].1.status.as_deref(), Some("corrected"));
+    assert!(matches!(&results[4].1.value, LabValue::Coded(c) if c.code == "A"));
+    assert_eq!(results[5].1.value, LabValue::Absent { reason: None });
+    assert_eq!(results[5].1.status.as_deref(), Some("cancelled"));
+}
+
+#[test]
+fn ppr01_conditions_carry_codes_outcome_and_suspicion() {
+    let mapped = map(&fixture("ppr01_iso2022jp.hl7"));
+    assert!(codes(&mapped).is_empty(), "{:?}", mapped.issues);
+    let found = conditions(&mapped);
+    assert_eq!(found.len(), 3);
+    assert_eq!(found[0].codes[0].code, "20057341");
+    assert_eq!(
+        found[0].codes[0].system,
+        "http://medis.or.jp/CodeSystem/master-disease-exCode"
+    );
+    assert_eq!(found[0].codes[1].code, "E119");
+    assert_eq!(found[0].clinical_status.as_deref(), Some("resolved"));
+    assert_eq!(found[0].onset.unwrap().to_string(), "2023-01-10");
+    assert!(!found[0].suspected);
+    assert!(found[1].suspected);
+    assert_eq!(
+        found[2].clinical_status.as_deref(),
+        Some("entered-in-error")
+    );
+}
+
+#[test]
+fn adt61_allergies_map_category_criticality_and_action() {
+    let mapped = map(&fixture("adt61_iso2022jp.hl7"));
+    assert!(codes(&mapped).is_empty(), "{:?}", mapped.issues);
+    let found = allergies(&mapped);
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].name.as_deref(), Some("そば"));
+    assert_eq!(found[0].category.as_deref(), Some("food"));
+    assert_eq!(found[0].criticality.as_deref(), Some("high"));
+    assert_eq!(found[0].clinical_status.as_deref(), Some("active"));
+    assert_eq!(found[0].recorded.unwrap().to_string(), "2024-04-07");
+    assert_eq!(found[1].codes[0].system, HOT9);
+    assert_eq!(found[1].clinical_status.as_deref(), Some("inactive"));
+}
+
+#[test]
+fn batches_give_each_message_with_its_offset() {
+    let body = fixture("batch_utf8.hl7");
+    let (received, issues) = hl7v2::receive(&body, &facility());
+    assert!(issues.is_empty(), "{issues:?}");
+    assert_eq!(received.len(), 2);
+    for message in &received {
+        assert!(body[message.offset..].starts_with(b"MSH|"));
+    }
+    let (_, first) = received[0].outcome.as_ref().unwrap();
+    assert_eq!(first.family, MessageFamily::Allergy);
+    assert_eq!(allergies(first).len(), 1);
+    let (_, second) = received[1].outcome.as_ref().unwrap();
+    assert!(second.not_mapped);
+    assert!(!second.has_errors(), "{:?}", second.issues);
+}
+
+#[test]
+fn shift_jis_bytes_declared_as_iso_2022_jp_are_read_and_reported() {
+    let bytes = fixture("adt61_sjis_declared_iso2022jp.hl7");
+    let message = Message::parse(&bytes).unwrap();
+    let mapped = hl7v2::map_message(&message, &facility());
+    assert_eq!(codes(&mapped), [ErrorCode::Hl7CharsetMismatch]);
+    assert!(!mapped.has_errors());
+    assert_eq!(
+        mapped
+            .patient
+            .as_ref()
+            .unwrap()
+            .demographics
+            .name
+            .as_deref(),
+        Some("掛川 十予")
+    );
+    let ack = hl7v2::acknowledge(
+        &message,
+        AckCode::from_issues(&mapped.issues),
+        "A1",
+        &mapped.issues,
+        datetime!(2024-04-09 09:00 +09:00),
+    );
+    assert_eq!(ack.code, AckCode::Accept);
+    assert_eq!(ack.charset, Charset::ShiftJis);
+    assert!(
+        ack.text
+            .contains("|MSH^1^18^1|102^Data type error^HL70357|W|")
+    );
+    assert!(ack.text.contains("|SJIS\r"));
+    let bytes = ack.to_bytes();
+    assert_eq!(
+        encoding_rs::SHIFT_JIS.decode_without_bom_handling(&bytes).0,
+        ack.text
+    );
+}
+
+#[test]
+fn a_yen_sign_escape_character_is_tolerated_and_reported() {
+    let mapped = map(&fixture("adt61_utf8_yen_escape.hl7"));
+    assert_eq!(codes(&mapped), [ErrorCode::Hl7Delimiters]);
+    assert!(!mapped.has_errors());
+    assert_eq!(
+        allergies(&mapped)[0].name.as_deref(),
+        Some("ハウスダスト&ダニ")
+    );
+}
+
+#[test]
+fn other_data_types_are_parsed_checked_and_marked_not_mapped() {
+    let mapped = map(&fixture("omg01_iso2022jp.hl7"));
+    assert!(mapped.not_mapped);
+    assert_eq!(mapped.family, MessageFamily::NotMapped);
+    assert!(mapped.records.is_empty());
+    assert!(codes(&mapped).is_empty(), "{:?}", mapped.issues);
+    assert_eq!(mapped.subject, Some(local("P000123")));
+}
+
+#[test]
+fn acks_to_iso_2022_jp_messages_are_iso_2022_jp_with_error_locations() {
+    let bytes = fixture("oml11_iso2022jp.hl7");
+    let message = Message::parse(&bytes).unwrap();
+    let issue =
+        kakari::error::Issue::error(ErrorCode::Hl7InvalidValue, "OBX[2]-5", "not a number (NM)");
+    let ack = hl7v2::acknowledge(
+        &message,
+        AckCode::Error,
+        "A2",
+        std::slice::from_ref(&issue),
+        datetime!(2024-04-05 16:00 +09:00),
+    );
+    assert_eq!(ack.charset, Charset::Iso2022Jp);
+    let text = ack.text.clone();
+    assert!(text.starts_with("MSH|^~\\&|KAKARI|GW|LIS|CLINIC|20240405160000+0900||ACK^R22^ACK|A2|P|2.5||||||~ISO IR87||ISO 2022-1994\r"));
+    assert!(text.contains("MSA|AE|LAB-1\r"));
+    assert!(text.contains("ERR||OBX^2^5^1|102^Data type error^HL70357|E|hl7.invalid_value^^99KKR||not a number (NM)|項目の値がデータ型に合いません\r"));
+    let reply_bytes = ack.to_bytes();
+    let reply = Message::parse(&reply_bytes).unwrap();
+    assert_eq!(reply.detected_charset(), Charset::Iso2022Jp);
+    assert_eq!(reply.text(), text);
+}
+
+// ---- The public SS-MIX2 corpus -------------------------------------------------------
+
+fn corpus_root() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/ssmix2-nho/sampleData");
+    if root.is_dir() {
+        Some(root)
+    } else {
+        eprintln!("corpus absent, skipped: {}", root.display());
+        None
+    }
+}
+
+fn corpus_files(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                files.push((relative, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn corpus_file(name_end: &str) -> Option<Vec<u8>> {
+    let root = corpus_root()?;
+    corpus_files(&root)
+        .into_iter()
+        .find(|(path, _)| path.ends_with(name_end))
+        .map(|(_, bytes)| bytes)
+}
+
+/// Every file of the corpus tree against the storage rules. The expected findings per
+/// file were established by reading each file: the NHO sample data carries a PID-3
+/// different from its folder in most files, three care dates that differ from their
+/// date folder, a 13-character order number, and the deliberate faults under
+/// `000/000/0000001/`.
+#[test]
+fn corpus_tree_storage_rules() {
+    let Some(root) = corpus_root() else { return };
+    use ErrorCode::*;
+    let expected: &[(&str, &[ErrorCode])] = &[
+        (
+            "000/000/0000001/20000401/ADT-31/9999013_20110630_OMP-11_123456789012345_20110701113813225_01_1",
+            &[
+                Ssmix2PatientMismatch,
+                Ssmix2PathLayout,
+                Ssmix2DateMismatch,
+                Ssmix2DataTypeMismatch,
+                Hl7NoHeader,
+            ],
+        ),
+        (
+            "000/000/0000001/20000401/OMP-11/0000001_20000401_OMP-11_123456789012345_20110701113813225_01_1",
+            &[Ssmix2PatientMismatch, Ssmix2CareDate],
+        ),
+        (
+            "000/000/0000001/20000401/OMP-11/0000001_20000401_OMP-11_123456789012346_20110701113813226_01_0",
+            &[Ssmix2Invalidated, Ssmix2PatientMismatch, Ssmix2CareDate],
+        ),
+        (
+            "999/901/9999013/-/ADT-00/9999013_-_ADT-00_999999999999999_20111220224447339_-_1",
+            &[],
+        ),
+        (
+            "999/901/9999013/-/ADT-61/9999013_-_ADT-61_999999999999999_20111014232213000_-_1",
+            &[Ssmix2PatientMismatch],
+        ),
+        (
+            "999/901/9999013/-/PPR-01/9999013_-_PPR-01_999999999999999_20111209163030000_01_1",
+            &[Ssmix2PatientMismatch],
+        ),
+        (
+            "999/901/9999013/20110630/OMP-11/9999013_20110630_OMP-11_123456789012345_20110701113813225_01_1",
+            &[Ssmix2CareDate],
+        ),
+        (
+            "999/901/9999013/20110701/OMP-01/9999013_20110701_OMP-01_000000011000185_20110701224603984_01_1",
+            &[],
+        ),
+        (
+            "999/901/9999013/20110701/OMP-02/9999013_20110701_OMP-02_123456789012345_20110701224603984_01_1",
+            &[Ssmix2CareDate],
+        ),
+        (
+            "999/901/9999013/20110701/OMP-12/9999013_20110701_OMP-12_123456789012345_20110701113813225_01_1",
+            &[],
+        ),
+        (
+            "999/901/9999013/20111013/OMD/9999013_20111013_OMD_123456789012345_20111014232213000_01_1",
+            &[Ssmix2PatientMismatch],
+        ),
+        (
+            "999/901/9999013/20111120/ADT-22/9999013_20111120_ADT-22_999999999999999_20111220224447339_01_1",
+            &[],
+        ),
+        (
+            "999/901/9999013/20111220/ADT-42/9999013_20111220_ADT-42_999999999999999_20111220224447339_10_1",
+            &[],
+        ),
+        (
+            "999/901/9999013/20111220/ADT-52/9999013_20111220_ADT-52_999999999999999_20111220224447339_08_1",
+            &[],
+        ),
+        (
+            "999/901/9999013/20111220/OMG-01/9999013_20111220_OMG-01_000201101200100_20111220224447339_-_1",
+            &[Ssmix2PatientMismatch],
+        ),
+        (
+            "999/901/9999013/20111220/OMG-02/9999013_20111220_OMG-02_201212201252100_20111220224447339_01_1",
+            &[Ssmix2PatientMismatch, Ssmix2CareDate],
+        ),
+        (
+            "999/901/9999013/20111220/OMG-03/9999013_20111220_OMG-03_201112200089100_20111220224447339_01_1",
+            &[Ssmix2PatientMismatch],
+        ),
+        (
+            "999/901/9999013/20111220/OMG-11/9999013_20111220_OMG-11_2011122000300_20111220224447339_24_1",
+            &[Ssmix2FileName, Ssmix2PatientMismatch],
+        ),
+        (
+            "999/901/9999013/20111220/OMG-12/9999013_20111220_OMG-12_201112201656100_20111220224447339_01_1",
+            &[Ssmix2PatientMismatch],
+        ),
+        (
+            "999/901/9999013/20111220/OMG-13/9999013_20111220_OMG-13_999999999999999_20111220224447339_01_1",
+            &[Ssmix2PatientMismatch],
+        ),
+        (
+            "999/901/9999013/20111220/OML-01/9999013_20111220_OML-01_000000011000354_20111220103059123_15_1",
+            &[],
+        ),
+        (
+            "999/901/9999013/20111220/OML-11/9999013_20111220_OML-11_000000011000354_20111220103059000_01_1",
+            &[Ssmix2PatientMismatch, Ssmix2CareDate],
+        ),
+    ];
+    let files = corpus_files(&root);
+    assert_eq!(files.len(), expected.len(), "corpus file count changed");
+    for (path, bytes) in &files {
+        let path = path.replace('\\', "/");
+        let Some((_, want)) = expected.iter().find(|(p, _)| *p == path) else {
+            panic!("unexpected corpus file {path}");
+        };
+        let check = ssmix2::check_file(&path, bytes);
+        let got: Vec<ErrorCode> = check.issues.iter().map(|i| i.code).collect();
+        assert_eq!(&got, want, "{path}: {:?}", check.issues);
+        // Issues name positions, never the patient id.
+        for issue in &check.issues {
+            assert!(!issue.location.contains("9999013") && !issue.message.contains("9999013"));
+        }
+    }
+}
+
+#[test]
+fn corpus_messages_decode_as_iso_2022_jp_and_map_without_errors_where_well_formed() {
+    let Some(root) = corpus_root() else { return };
+    for (path, bytes) in corpus_files(&root) {
+        let Ok(message) = Message::parse(&bytes) else {
+            assert!(path.contains("ADT-31"), "{path} unreadable");
+            continue;
+        };
+        assert_eq!(message.detected_charset(), Charset::Iso2022Jp, "{path}");
+        let mapped = hl7v2::map_message(&message, &facility());
+        let errors: Vec<_> = mapped.issues.iter().filter(|i| i.is_error()).collect();
+        if path.starts_with("000") {
+            // The faulty tree's OMP-11 files end in a run of stray segments.
+            assert!(
+                errors.iter().any(|i| i.code == ErrorCode::Hl7SegmentOrder),
+                "{path}: {errors:?}"
+            );
+        } else {
+            assert!(errors.is_empty(), "{path}: {errors:?}");
+        }
+    }
+}
+
+#[test]
+fn corpus_omp01_gives_three_prescriptions() {
+    let Some(bytes) = corpus_file("9999013_20110701_OMP-01_000000011000185_20110701224603984_01_1")
+    else {
+        return;
+    };
+    let mapped = map(&bytes);
+    let meds = medications(&mapped);
+    assert_eq!(meds.len(), 3);
+    let hot9: Vec<&str> = meds
+        .iter()
+        .map(|(_, m)| m.codings[0].code.as_str())
+        .collect();
+    assert_eq!(hot9, ["108665201", "110626901", "100607002"]);
+    let (_, first) = meds[0];
+    assert_eq!(first.codings[0].system, HOT9);
+    assert_eq!(first.drug_name.as_deref(), Some("ダーゼン錠（５mg)"));
+    assert_eq!(first.dose.as_ref().unwrap().value.as_str(), "1");
+    assert_eq!(first.daily_dose.as_ref().unwrap().value.as_str(), "3");
+    assert_eq!(first.usage.as_ref().unwrap().code, "1013044400000000");
+    assert_eq!(first.supply_days, Some(5));
+    assert_eq!(first.start, Some(date!(2011 - 07 - 01)));
+    assert_eq!(first.route, Some(DrugRoute::Oral));
+    assert_eq!(first.prescriber.as_deref(), Some("110"));
+    assert_eq!(first.order_number.as_deref(), Some("000000011000185"));
+    assert_eq!(meds[2].1.rp_number.as_deref(), Some("2"));
+    assert_eq!(meds[2].1.supply_days, Some(14));
+    let third_dose = meds[2].1.dose.as_ref().unwrap();
+    assert_eq!(
+        (third_dose.value.as_str(), third_dose.code.as_deref()),
+        ("50", Some("MG"))
+    );
+    assert_eq!(mapped.subject, Some(local("9999013")));
+}
+
+#[test]
+fn corpus_oml11_gives_three_results() {
+    let Some(bytes) = corpus_file("9999013_20111220_OML-11_000000011000354_20111220103059000_01_1")
+    else {
+        return;
+    };
+    let mapped = map(&bytes);
+    let results = labs(&mapped);
+    let values: Vec<(&str, &str)> = results
+        .iter()
+        .map(|(_, r)| (r.jlac10().unwrap(), r.value.as_number().unwrap().as_str()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            ("3A016000002327102", "1.7"),
+            ("3A010000002327101", "7.2"),
+            ("3A015000002327101", "4.9"),
+        ]
+    );
+    let ranges: Vec<(&str, &str)> = results
+        .iter()
+        .map(|(_, r)| {
+            let range = r.reference_range.as_ref().unwrap();
+            (
+                range.low.as_ref().unwrap().as_str(),
+                range.high.as_ref().unwrap().as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(ranges, [("1.2", "2.0"), ("6.70", "8.3"), ("3.7", "5.5")]);
+    let (_, protein) = results[1];
+    assert_eq!(protein.codes[0].system, JLAC10);
+    assert_eq!(protein.status.as_deref(), Some("final"));
+    assert_eq!(protein.specimen.as_ref().unwrap().code, "023");
+    assert_eq!(
+        protein.effective.unwrap().to_string(),
+        "2011-12-19T15:00:00+09:00"
+    );
+    match &protein.value {
+        LabValue::Quantity { unit, .. } => assert_eq!(unit.as_deref(), Some("g/dl")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn corpus_invalidated_file_has_a_record_key() {
+    let (path, issues) = StoragePath::parse(
+        "000/000/0000001/20000401/OMP-11/0000001_20000401_OMP-11_123456789012346_20110701113813226_01_0",
+    );
+    let path = path.unwrap();
+    assert!(!path.valid);
+    assert_eq!(issues[0].code, ErrorCode::Ssmix2Invalidated);
+    let key = path.record_key();
+    assert_eq!(
+        (
+            key.patient_id.as_str(),
+            key.data_type.as_str(),
+            key.order_number.as_str()
+        ),
+        ("0000001", "OMP-11", "123456789012346")
+    );
+}
