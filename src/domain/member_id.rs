@@ -247,7 +247,10 @@ mod tests {
         let elderly = MemberId::parse("39131234::12345678").unwrap();
         assert_eq!(elderly.symbol(), "");
         assert_eq!(elderly.key(), "39131234::12345678");
-        assert_eq!(MemberId::from_parts("39131234", "", "１２３４５６７８", None).unwrap(), elderly);
+        assert_eq!(
+            MemberId::from_parts("39131234", "", "１２３４５６７８", None).unwrap(),
+            elderly
+        );
     }
 
     #[test]

@@ -118,17 +118,16 @@ fn finish<'a>(
         .copied()
         .collect::<Vec<_>>()
         .as_slice()
+        && *count != batch.messages.len()
     {
-        if *count != batch.messages.len() {
-            batch.issues.push(Issue::warning(
-                ErrorCode::Hl7Batch,
-                format!("byte {offset}"),
-                format!(
-                    "BTS-1 declares {count} messages but the batch holds {}",
-                    batch.messages.len()
-                ),
-            ));
-        }
+        batch.issues.push(Issue::warning(
+            ErrorCode::Hl7Batch,
+            format!("byte {offset}"),
+            format!(
+                "BTS-1 declares {count} messages but the batch holds {}",
+                batch.messages.len()
+            ),
+        ));
     }
     batch
 }

@@ -71,18 +71,18 @@ pub fn check_message(path: &StoragePath, message: &Message<'_>) -> Vec<Issue> {
     }
     let (code, event, _) = message.message_type();
     let message_type = format!("{code}^{event}");
-    if let Some(definition) = path.data_type_definition() {
-        if !definition.holds(&message_type) {
-            issues.push(Issue::error(
-                ErrorCode::Ssmix2MessageType,
-                "MSH-9",
-                format!(
-                    "{message_type} is not a message type of data type {} (expected {})",
-                    definition.code,
-                    definition.message_types.join(" or ")
-                ),
-            ));
-        }
+    if let Some(definition) = path.data_type_definition()
+        && !definition.holds(&message_type)
+    {
+        issues.push(Issue::error(
+            ErrorCode::Ssmix2MessageType,
+            "MSH-9",
+            format!(
+                "{message_type} is not a message type of data type {} (expected {})",
+                definition.code,
+                definition.message_types.join(" or ")
+            ),
+        ));
     }
     if let (Some(date), Some((segment, field))) =
         (path.date, data_type::care_date_field(&message_type))

@@ -156,15 +156,15 @@ fn numeric(
     issues: &mut Vec<Issue>,
 ) -> LabValue {
     let text = value.text();
-    if let Some((comparator, number)) = split_comparator(&text) {
-        if let Ok(decimal) = Decimal::parse_lenient(number) {
-            issues.push(Issue::warning(
+    if let Some((comparator, number)) = split_comparator(&text)
+        && let Ok(decimal) = Decimal::parse_lenient(number)
+    {
+        issues.push(Issue::warning(
                 ErrorCode::Hl7InvalidValue,
                 value.location().to_string(),
                 "NM value has a comparator prefix; read as a quantity with comparator (SN is the type for this)",
             ));
-            return quantity(context, obx, decimal, Some(comparator));
-        }
+        return quantity(context, obx, decimal, Some(comparator));
     }
     match values::decimal(value, issues) {
         Some(decimal) => quantity(context, obx, decimal, None),
@@ -249,34 +249,34 @@ fn reference_range(value: &Value<'_>) -> Option<ReferenceRange> {
     let text = value.non_empty()?;
     let trimmed = text.trim();
     let parse = |s: &str| Decimal::parse_lenient(s).ok();
-    if let Some((comparator, number)) = split_comparator(trimmed) {
-        if let Some(bound) = parse(number) {
-            return Some(if comparator.starts_with('<') {
-                ReferenceRange {
-                    high: Some(bound),
-                    ..ReferenceRange::default()
-                }
-            } else {
-                ReferenceRange {
-                    low: Some(bound),
-                    ..ReferenceRange::default()
-                }
-            });
-        }
+    if let Some((comparator, number)) = split_comparator(trimmed)
+        && let Some(bound) = parse(number)
+    {
+        return Some(if comparator.starts_with('<') {
+            ReferenceRange {
+                high: Some(bound),
+                ..ReferenceRange::default()
+            }
+        } else {
+            ReferenceRange {
+                low: Some(bound),
+                ..ReferenceRange::default()
+            }
+        });
     }
     let split = trimmed
         .char_indices()
         .skip(1)
         .find(|&(_, c)| matches!(c, '-' | '～' | '〜' | '−'))
         .and_then(|(i, c)| Some((trimmed.get(..i)?, trimmed.get(i + c.len_utf8()..)?)));
-    if let Some((low, high)) = split {
-        if let (Some(low), Some(high)) = (parse(low), parse(high)) {
-            return Some(ReferenceRange {
-                low: Some(low),
-                high: Some(high),
-                text: None,
-            });
-        }
+    if let Some((low, high)) = split
+        && let (Some(low), Some(high)) = (parse(low), parse(high))
+    {
+        return Some(ReferenceRange {
+            low: Some(low),
+            high: Some(high),
+            text: None,
+        });
     }
     Some(ReferenceRange {
         text: Some(trimmed.to_owned()),
