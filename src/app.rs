@@ -7,20 +7,36 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::mapping::checkup_items::CheckupItems;
+use crate::mapping::{DrugMaster, DrugMasterHandle};
 use crate::store::{Store, StoreOptions};
 
-/// Everything a request needs: the store, the configuration, the authenticator.
+/// Why the application state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("code tables: {0}")]
+    Mapping(String),
+}
+
+/// Everything a request needs: the store, the configuration, the authenticator, the code
+/// tables.
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub auth: Authenticator,
     pub metrics: PrometheusHandle,
     pub started: Instant,
+    /// Drug codes → common keys (curated table plus operator masters); reloadable.
+    pub drugs: DrugMasterHandle,
+    /// 特定健診 items and their JLAC10 codes.
+    pub checkup_items: &'static CheckupItems,
 }
 
 impl AppState {
-    /// Opens the database (applying migrations) and builds the state.
-    pub fn open(config: Config) -> Result<Arc<Self>, crate::store::StoreError> {
+    /// Opens the database (applying migrations), loads the code tables and builds the state.
+    pub fn open(config: Config) -> Result<Arc<Self>, StartError> {
         let store = Store::open(
             &config.database_url,
             &StoreOptions {
@@ -28,17 +44,26 @@ impl AppState {
                 ..StoreOptions::default()
             },
         )?;
-        Ok(Self::with_store(config, store))
+        Self::with_store(config, store)
     }
 
-    pub fn with_store(config: Config, store: Store) -> Arc<Self> {
+    pub fn with_store(config: Config, store: Store) -> Result<Arc<Self>, StartError> {
+        let drugs = match &config.masters_dir {
+            Some(dir) => DrugMaster::load(dir).map(|(m, _)| m),
+            None => DrugMaster::curated(),
+        }
+        .map_err(|p| StartError::Mapping(p.to_string()))?;
+        let checkup_items =
+            CheckupItems::bundled().map_err(|e| StartError::Mapping(e.to_string()))?;
         let auth = Authenticator::new(store.clone(), config.admin_token.clone());
-        Arc::new(Self {
+        Ok(Arc::new(Self {
             store,
             config: Arc::new(config),
             auth,
             metrics: crate::telemetry::metrics_handle(),
             started: Instant::now(),
-        })
+            drugs: DrugMasterHandle::new(drugs),
+            checkup_items,
+        }))
     }
 }

@@ -45,6 +45,8 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// Base URL clients reach kakari at (for FHIR links); derived from the request when unset.
     pub public_base_url: Option<String>,
+    /// The 10-digit institution code kakari sends exports (特定健診 archives) under.
+    pub institution_code: String,
 }
 
 impl Default for Config {
@@ -64,6 +66,7 @@ impl Default for Config {
             db_pool_size: 8,
             shutdown_timeout_secs: 30,
             public_base_url: None,
+            institution_code: "9999999999".into(),
         }
     }
 }
@@ -111,6 +114,11 @@ impl Config {
         {
             return Err(ConfigError(
                 "database_url must start with sqlite:// or postgres://".into(),
+            ));
+        }
+        if crate::domain::InstitutionCode::parse(&self.institution_code).is_err() {
+            return Err(ConfigError(
+                "institution_code must be a 10-digit institution code".into(),
             ));
         }
         if self.max_body_bytes < 1024 {

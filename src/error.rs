@@ -84,6 +84,7 @@ catalogue! {
     UkeTotalMissing = ("uke.total_missing", 422, "claims file has no GO (total) record"),
     UkeTotalMismatch = ("uke.total_mismatch", 422, "GO totals do not match the receipts"),
     UkeMemberUnknown = ("uke.member_unknown", 422, "receipt has no usable insurance member id"),
+    UkeOtherInsurer = ("uke.other_insurer", 403, "receipt of another insurer (or of public funding only); not imported"),
     // 特定健診 XML (codec::tokutei): CDA documents, the MHLW archive, and its index.
     TokuteiNotXml = ("tokutei.not_xml", 400, "document is not well-formed XML"),
     TokuteiEncoding = ("tokutei.encoding", 400, "character encoding is unsupported or the bytes do not match it"),

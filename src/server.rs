@@ -20,7 +20,7 @@ pub enum ServeError {
     #[error("TLS: {0}")]
     Tls(String),
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Start(#[from] crate::app::StartError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error("the FHIR schema failed to compile: {0}")]
@@ -47,6 +47,17 @@ pub fn start(
             .service(http::admin::create_client)
             .service(http::admin::list_clients)
             .service(http::admin::revoke_client)
+            .service(http::directory::put_organization)
+            .service(http::directory::put_practitioner)
+            .service(http::directory::search)
+            .service(http::directory::functions)
+            .service(http::registration::register)
+            .service(http::registration::status)
+            .service(http::registration::end)
+            .service(http::registration::consent)
+            .service(http::insurer::post_claims)
+            .service(http::insurer::post_checkups)
+            .service(http::insurer::lab_results)
             .split_for_parts();
         app.app_data(data.clone())
             .app_data(web::Data::new(http::openapi::finish(api)))

@@ -5,6 +5,7 @@
 
 pub mod fhir;
 pub mod hl7v2;
+pub mod lab_csv;
 pub mod ssmix2;
 pub mod tokutei;
 pub mod uke;

@@ -70,6 +70,10 @@ fn date(y: i32, m: u8, d: u8) -> Result<Date, DateTimeError> {
 }
 
 fn parse_offset(s: &str) -> Result<UtcOffset, DateTimeError> {
+    // Byte slicing below is safe only on ASCII.
+    if !s.is_ascii() {
+        return Err(DateTimeError::Syntax);
+    }
     if s == "Z" {
         return Ok(UtcOffset::UTC);
     }
@@ -395,6 +399,19 @@ mod tests {
                 .to_string(),
             "2011-12-19T15:00:00Z"
         );
+    }
+
+    #[test]
+    fn non_ascii_input_is_refused_not_a_panic() {
+        for bad in [
+            "2020-01-01T10:00+０９:00",
+            "2020-01-01T10:00+é9:00",
+            "20200101+０９００",
+            "2020年",
+        ] {
+            assert!(FhirDateTime::parse(bad).is_err(), "{bad}");
+            assert!(FhirDateTime::parse_hl7(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod clinical;
 pub mod code_system;
 pub mod datetime;
 pub mod decimal;
+pub mod directory;
 pub mod identifiers;
 pub mod lab;
 pub mod medication;

@@ -2,12 +2,16 @@
 //! bodies. Handlers are thin: extract, call one service function, respond.
 
 pub mod admin;
+pub mod directory;
 pub mod extract;
 pub mod fhir;
 pub mod health;
+pub mod insurer;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;
+pub mod query;
+pub mod registration;
 pub mod respond;
 
 use actix_web::{HttpRequest, HttpResponse};

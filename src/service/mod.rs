@@ -5,8 +5,14 @@
 //! runs one unit of work on the store that writes the data and its audit rows together.
 
 pub mod clients;
+pub mod directory;
 pub mod fhir;
 pub mod health;
+pub mod insurer;
+pub mod intake;
+pub mod lab_pull;
+pub mod registration;
+pub mod report;
 
 use sha2::{Digest, Sha256};
 

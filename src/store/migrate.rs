@@ -6,17 +6,31 @@ use super::StoreError;
 use super::sql::{Conn, PgConn};
 
 /// (version, name, SQL) for each dialect, in order.
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "core",
-    include_str!("../../migrations/sqlite/0001_core.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "core",
+        include_str!("../../migrations/sqlite/0001_core.sql"),
+    ),
+    (
+        2,
+        "registration_feed",
+        include_str!("../../migrations/sqlite/0002_registration_feed.sql"),
+    ),
+];
 
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "core",
-    include_str!("../../migrations/postgres/0001_core.sql"),
-)];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "core",
+        include_str!("../../migrations/postgres/0001_core.sql"),
+    ),
+    (
+        2,
+        "registration_feed",
+        include_str!("../../migrations/postgres/0002_registration_feed.sql"),
+    ),
+];
 
 /// Which migrations an open applied, and which were already there.
 #[derive(Debug, Clone, Default)]

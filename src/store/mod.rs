@@ -12,11 +12,14 @@
 
 pub mod audit;
 pub mod clients;
+pub mod directory;
 pub mod inputs;
+pub mod lab_feed;
 mod migrate;
 pub mod persons;
 mod postgres_backend;
 pub mod records;
+pub mod registrations;
 pub mod resources;
 pub mod search;
 pub mod sql;
@@ -127,6 +130,8 @@ impl From<StoreError> for crate::error::Problem {
 pub struct Tx<'c> {
     conn: Conn<'c>,
     now: i64,
+    /// Lab results inserted by this unit of work, numbered into the feed when it ends.
+    pending_labs: Vec<i64>,
 }
 
 impl<'c> Tx<'c> {
@@ -134,7 +139,15 @@ impl<'c> Tx<'c> {
         Self {
             conn,
             now: now_millis(),
+            pending_labs: Vec::new(),
         }
+    }
+
+    /// Ends a successful unit of work, just before its commit: numbers the lab results it
+    /// inserted into the feed (see `records::assign_feed`), so feed order is commit order.
+    fn finish(&mut self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.pending_labs);
+        self.assign_feed(&pending)
     }
 
     pub fn dialect(&self) -> Dialect {

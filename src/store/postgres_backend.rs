@@ -88,7 +88,10 @@ impl PgBackend {
             tx: transaction,
             statements,
         });
-        let result = work(&mut tx);
+        let result = match work(&mut tx) {
+            Ok(value) => tx.finish().map(|()| value).map_err(E::from),
+            Err(e) => Err(e),
+        };
         let Conn::Pg {
             tx: transaction, ..
         } = tx.conn

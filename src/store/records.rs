@@ -161,7 +161,7 @@ impl Tx<'_> {
         let effective = text(&l.effective);
         let effective_lo = l.effective.as_ref().map(|e: &FhirDateTime| e.range().lo);
         let specimen = l.specimen.as_ref().map(|c| c.code.clone());
-        self.conn().insert_returning(
+        let pk = self.conn().insert_returning(
             "INSERT INTO lab_results (patient_pk, person_pk, facility, jlac10, checkup_item, local_code,
                 local_system, name, codes, value_kind, value_num, value_text, value_code, value_system,
                 comparator, unit, unit_code, ref_low, ref_high, ref_text, flag, status, effective,
@@ -203,7 +203,37 @@ impl Tx<'_> {
                 prov.received_at,
                 prov.location.as_str(),
             ],
-        )
+        )?;
+        self.pending_labs.push(pk);
+        Ok(pk)
+    }
+
+    /// Numbers lab results into the feed in commit order. The counter row is updated (and,
+    /// on PostgreSQL, row-locked until commit) at the very end of each unit of work, so a
+    /// unit that commits later always gets higher numbers: a reader that has seen number
+    /// `n` will never later see a new row below `n`.
+    pub(crate) fn assign_feed(&mut self, pks: &[i64]) -> Result<(), StoreError> {
+        if pks.is_empty() {
+            return Ok(());
+        }
+        let n = pks.len() as i64;
+        self.conn().execute(
+            "UPDATE feed_counters SET value = value + ? WHERE name = 'lab_results'",
+            args![n],
+        )?;
+        let last = self.conn().query_one(
+            "SELECT value FROM feed_counters WHERE name = 'lab_results'",
+            &[],
+            |r| r.i64(0),
+        )?;
+        let first = last - n + 1;
+        for (i, pk) in pks.iter().enumerate() {
+            self.conn().execute(
+                "UPDATE lab_results SET feed_seq = ? WHERE pk = ?",
+                args![first + i as i64, *pk],
+            )?;
+        }
+        Ok(())
     }
 
     pub fn insert_condition(

@@ -119,7 +119,10 @@ impl SqliteBackend {
     {
         let (reply, receiver) = oneshot::channel();
         let job: Job = Box::new(move |tx| {
-            let result = work(tx);
+            let result = match work(tx) {
+                Ok(value) => tx.finish().map(|()| value).map_err(E::from),
+                Err(e) => Err(e),
+            };
             let ok = result.is_ok();
             let deliver: Deliver = Box::new(move |commit_error| {
                 let outcome = match (commit_error, result) {

@@ -29,10 +29,39 @@ fn every_error_code_is_documented() {
 /// (generated from the body types); `KAKARI_REGENERATE_SCHEMAS=1` rewrites them.
 #[test]
 fn api_body_schemas_are_current() {
-    use kakari::api_schema::schema_of;
+    use kakari::api_schema::{compiles, schema_of};
     use kakari::service::clients::ClientRequest;
-    let schemas = [("client-request", schema_of::<ClientRequest>())];
-    for (name, schema) in schemas {
+    use kakari::service::directory::{OrganizationRequest, PractitionerRequest};
+    use kakari::service::registration::{ConsentChange, RegistrationRequest};
+    let schemas = [
+        (
+            "client-request",
+            schema_of::<ClientRequest>(),
+            compiles::<ClientRequest>(),
+        ),
+        (
+            "organization-request",
+            schema_of::<OrganizationRequest>(),
+            compiles::<OrganizationRequest>(),
+        ),
+        (
+            "practitioner-request",
+            schema_of::<PractitionerRequest>(),
+            compiles::<PractitionerRequest>(),
+        ),
+        (
+            "registration-request",
+            schema_of::<RegistrationRequest>(),
+            compiles::<RegistrationRequest>(),
+        ),
+        (
+            "consent-change",
+            schema_of::<ConsentChange>(),
+            compiles::<ConsentChange>(),
+        ),
+    ];
+    for (name, schema, compiled) in schemas {
+        assert_eq!(compiled, Ok(()), "{name} schema does not compile");
         let path = format!(
             "{}/schemas/api/{name}.schema.json",
             env!("CARGO_MANIFEST_DIR")

@@ -5,6 +5,7 @@ mod support;
 mod docs;
 mod fhir_api;
 mod hl7v2_codec;
+mod insurer;
 mod jp_core_examples;
 mod mappings;
 mod robustness;

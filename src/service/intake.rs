@@ -1,0 +1,119 @@
+//! What every file and message intake shares: recording the input, the idempotency key of
+//! a re-sent input, the quarantine of refused inputs, and resolving subjects to people.
+
+use crate::auth::Caller;
+use crate::domain::{Demographics, SubjectRef};
+use crate::error::{Issue, Problem};
+use crate::service::Ctx;
+use crate::store::Tx;
+use crate::store::inputs::{KeyClaim, NewInput, NewQuarantine};
+use crate::store::persons::{PersonLink, birth_date_text, sex_code};
+use crate::store::records::Owner;
+
+/// Hex of a SHA-256 digest.
+pub fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Records an input (every request body, message or file kakari took in).
+pub fn record_input(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx,
+    format: &str,
+    digest: &[u8],
+    size: usize,
+    received_at: i64,
+    label: Option<&str>,
+) -> Result<i64, Problem> {
+    Ok(tx.insert_input(&NewInput {
+        client_id: ctx.caller.client_id,
+        format,
+        received_at,
+        request_id: Some(&ctx.request_id),
+        sha256: digest,
+        size: size as i64,
+        label,
+    })?)
+}
+
+/// Claims the idempotency key of an input; `Some(stored response)` when it was seen.
+pub fn seen_before(
+    tx: &mut Tx<'_>,
+    caller: &Caller,
+    key: &str,
+) -> Result<Option<Vec<u8>>, Problem> {
+    match tx.claim_key(&caller.sender_scope(), key)? {
+        KeyClaim::New => Ok(None),
+        KeyClaim::Seen { response, .. } => Ok(Some(response.unwrap_or_default())),
+    }
+}
+
+/// Keeps a refused input for inspection and re-processing.
+pub fn quarantine(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx,
+    format: &str,
+    received_at: i64,
+    label: Option<&str>,
+    problem: &Problem,
+    body: &[u8],
+) -> Result<i64, Problem> {
+    let first = problem.issues.first();
+    Ok(tx.insert_quarantine(&NewQuarantine {
+        client_id: ctx.caller.client_id,
+        format,
+        received_at,
+        request_id: Some(&ctx.request_id),
+        code: problem.code.as_str(),
+        location: first.map_or("", |i| i.location.as_str()),
+        message: first.map_or("", |i| i.message.as_str()),
+        label,
+        body,
+    })?)
+}
+
+/// Resolves the subject of records decoded from a file or message. A member id links to
+/// the person (ambiguous family cards stay unlinked, reported); a facility-local id is the
+/// facility's patient.
+pub fn resolve_owner(
+    tx: &mut Tx<'_>,
+    subject: &SubjectRef,
+    demographics: &Demographics,
+    location: &str,
+    issues: &mut Vec<Issue>,
+) -> Result<Owner, Problem> {
+    match subject {
+        SubjectRef::Member(member) => {
+            let birth = birth_date_text(demographics.birth_date);
+            let sex = sex_code(demographics.sex);
+            match tx.resolve_person(member, birth, sex)? {
+                PersonLink::Linked(pk) => Ok(Owner {
+                    patient_pk: None,
+                    person_pk: Some(pk),
+                }),
+                PersonLink::Ambiguous { .. } => {
+                    issues.push(Issue::warning(
+                        crate::error::ErrorCode::InvalidMemberId,
+                        location,
+                        "member id without 枝番 matches several family members; records kept unlinked",
+                    ));
+                    Ok(Owner::default())
+                }
+            }
+        }
+        SubjectRef::Local { facility, local_id } => {
+            let row = tx.upsert_local_patient(facility.as_str(), local_id, demographics)?;
+            Ok(Owner {
+                patient_pk: Some(row.pk),
+                person_pk: None,
+            })
+        }
+        SubjectRef::FhirPatient(id) => {
+            let row = tx.ensure_fhir_patient(id, None)?;
+            Ok(Owner {
+                patient_pk: Some(row.pk),
+                person_pk: None,
+            })
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The lab feed insurers pull: lab results of an insurer's members who have an active
+//! registration and consent to share with the insurer, in commit order (`feed_seq`), from
+//! an opaque cursor.
+//!
+//! Commit order is what makes the cursor gap-free under concurrent ingest (see
+//! `records::assign_feed`): a row that commits after a reader has read past number `n`
+//! always carries a number above `n`.
+
+use super::persons::PersonRow;
+use super::{StoreError, Tx};
+use crate::args;
+use crate::domain::code_system::Coding;
+use crate::domain::{
+    Decimal, FhirDateTime, InstitutionCode, LabResult, LabValue, ReferenceRange, SubjectRef,
+};
+
+/// One result of the feed, with the person it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabFeedItem {
+    pub seq: i64,
+    pub pk: i64,
+    pub person: PersonRow,
+    pub result: LabResult,
+}
+
+/// Rows a page may contain at most.
+pub const MAX_PAGE: i64 = 10_000;
+
+/// The permission filter shared by every feed query: the caller's members, registered,
+/// consenting. `?` parameters: insurer number, then the query's own.
+const PERMITTED: &str = "
+    FROM lab_results l
+    JOIN persons p ON p.pk = COALESCE(l.person_pk, (SELECT pt.person_pk FROM patients pt WHERE pt.pk = l.patient_pk))
+    WHERE p.insurer = ?
+      AND l.feed_seq IS NOT NULL
+      AND EXISTS (SELECT 1 FROM registrations r WHERE r.person_pk = p.pk AND r.ended_at IS NULL)
+      AND (SELECT c.insurer_programs FROM consents c WHERE c.person_pk = p.pk ORDER BY c.id DESC LIMIT 1) = 1";
+
+const ITEM_COLUMNS: &str = "l.feed_seq, l.pk, p.pk, p.member_key, p.insurer, p.birth_date, p.sex, l.codes, l.name,
+    l.value_kind, l.value_num, l.value_text, l.value_code, l.value_system, l.comparator, l.unit, l.unit_code,
+    l.ref_low, l.ref_high, l.ref_text, l.flag, l.status, l.effective, l.performer, l.facility, l.category";
+
+fn decimal(s: Option<&str>) -> Option<Decimal> {
+    s.and_then(|v| Decimal::parse(v).ok())
+}
+
+fn item(r: &super::sql::Row<'_>) -> Result<LabFeedItem, StoreError> {
+    let person = PersonRow {
+        pk: r.i64(2)?,
+        member_key: r.string(3)?,
+        insurer: r.string(4)?,
+        birth_date: r.opt_string(5)?,
+        sex: r.opt_string(6)?,
+    };
+    let codes: Vec<Coding> = serde_json::from_str(r.str(7)?).unwrap_or_default();
+    let value = match r.str(9)? {
+        "quantity" => match decimal(r.opt_str(10)?) {
+            Some(value) => LabValue::Quantity {
+                value,
+                comparator: r.opt_string(14)?,
+                unit: r.opt_string(15)?,
+                unit_code: r.opt_string(16)?,
+                unit_system: None,
+            },
+            None => LabValue::Absent { reason: None },
+        },
+        "coded" => LabValue::Coded(Coding {
+            system: r.opt_string(13)?.unwrap_or_default(),
+            code: r.opt_string(12)?.unwrap_or_default(),
+            display: r.opt_string(11)?,
+        }),
+        "text" => LabValue::Text(r.opt_string(11)?.unwrap_or_default()),
+        _ => LabValue::Absent {
+            reason: r.opt_string(11)?,
+        },
+    };
+    let (low, high, text) = (
+        decimal(r.opt_str(17)?),
+        decimal(r.opt_str(18)?),
+        r.opt_string(19)?,
+    );
+    let member = crate::domain::MemberId::parse(&person.member_key).ok();
+    let mut result = LabResult::new(
+        member.map_or_else(
+            || SubjectRef::FhirPatient(String::new()),
+            SubjectRef::Member,
+        ),
+        value,
+    );
+    result.codes = codes;
+    result.name = r.opt_string(8)?;
+    result.reference_range = (low.is_some() || high.is_some() || text.is_some())
+        .then_some(ReferenceRange { low, high, text });
+    result.flag = r.opt_string(20)?;
+    result.status = r.opt_string(21)?;
+    result.effective = r.opt_str(22)?.and_then(|e| FhirDateTime::parse(e).ok());
+    result.performer = r.opt_string(23)?;
+    result.facility = r.opt_str(24)?.and_then(|f| InstitutionCode::parse(f).ok());
+    result.category = r.opt_string(25)?;
+    Ok(LabFeedItem {
+        seq: r.i64(0)?,
+        pk: r.i64(1)?,
+        person,
+        result,
+    })
+}
+
+impl Tx<'_> {
+    /// The numbers and persons of the next page after `after` (what an export will contain,
+    /// for the audit written before it is released).
+    pub fn lab_feed_page(
+        &mut self,
+        insurer: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let sql = format!(
+            "SELECT l.feed_seq, p.pk{PERMITTED} AND l.feed_seq > ? ORDER BY l.feed_seq LIMIT ?"
+        );
+        self.conn()
+            .query(&sql, args![insurer, after, limit.clamp(1, MAX_PAGE)], |r| {
+                Ok((r.i64(0)?, r.i64(1)?))
+            })
+    }
+
+    /// The full results with numbers in `(after, upto]`, at most `limit`, in feed order.
+    pub fn lab_feed_items(
+        &mut self,
+        insurer: &str,
+        after: i64,
+        upto: i64,
+        limit: i64,
+    ) -> Result<Vec<LabFeedItem>, StoreError> {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS}{PERMITTED} AND l.feed_seq > ? AND l.feed_seq <= ? ORDER BY l.feed_seq LIMIT ?"
+        );
+        self.conn().query(
+            &sql,
+            args![insurer, after, upto, limit.clamp(1, MAX_PAGE)],
+            item,
+        )
+    }
+}

@@ -1,0 +1,193 @@
+//! Registrations of a person's one family doctor (かかりつけ医) and the person's consent to
+//! share lab values with the insurer.
+//!
+//! At most one registration per person is active (`ended_at IS NULL`), enforced by a
+//! partial unique index: a new registration ends the previous one in the same transaction,
+//! and two concurrent registrations cannot both stay active.
+
+use super::{StoreError, Tx};
+use crate::args;
+
+/// A stored registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationRow {
+    pub id: i64,
+    pub person_pk: i64,
+    pub member_key: String,
+    pub practitioner: String,
+    pub organization: String,
+    pub start_date: String,
+    pub created_at: i64,
+    pub created_by: i64,
+    pub ended_at: Option<i64>,
+    pub ended_by: Option<i64>,
+    pub end_reason: Option<String>,
+}
+
+/// A registration to create.
+#[derive(Debug, Clone)]
+pub struct NewRegistration<'a> {
+    pub person_pk: i64,
+    pub member_key: &'a str,
+    pub practitioner: &'a str,
+    pub organization: &'a str,
+    pub start_date: &'a str,
+    pub created_by: i64,
+}
+
+/// A consent decision as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRow {
+    pub id: i64,
+    pub person_pk: i64,
+    pub insurer_programs: bool,
+    pub recorded_at: i64,
+    pub recorded_by: i64,
+    pub registration_id: Option<i64>,
+}
+
+const COLUMNS: &str = "id, person_pk, member_key, practitioner, organization, start_date, created_at, \
+                       created_by, ended_at, ended_by, end_reason";
+
+fn row(r: &super::sql::Row<'_>) -> Result<RegistrationRow, StoreError> {
+    Ok(RegistrationRow {
+        id: r.i64(0)?,
+        person_pk: r.i64(1)?,
+        member_key: r.string(2)?,
+        practitioner: r.string(3)?,
+        organization: r.string(4)?,
+        start_date: r.string(5)?,
+        created_at: r.i64(6)?,
+        created_by: r.i64(7)?,
+        ended_at: r.opt_i64(8)?,
+        ended_by: r.opt_i64(9)?,
+        end_reason: r.opt_string(10)?,
+    })
+}
+
+fn consent_row(r: &super::sql::Row<'_>) -> Result<ConsentRow, StoreError> {
+    Ok(ConsentRow {
+        id: r.i64(0)?,
+        person_pk: r.i64(1)?,
+        insurer_programs: r.bool(2)?,
+        recorded_at: r.i64(3)?,
+        recorded_by: r.i64(4)?,
+        registration_id: r.opt_i64(5)?,
+    })
+}
+
+impl Tx<'_> {
+    /// Serialises registration changes of one person (PostgreSQL) before reading them.
+    pub fn lock_person(&mut self, person_pk: i64) -> Result<(), StoreError> {
+        self.lock(&format!("person-registration|{person_pk}"))
+    }
+
+    /// Ends the person's active registration, if any; returns it.
+    pub fn end_active_registration(
+        &mut self,
+        person_pk: i64,
+        by: i64,
+        reason: &str,
+    ) -> Result<Option<RegistrationRow>, StoreError> {
+        let Some(active) = self.active_registration(person_pk)? else {
+            return Ok(None);
+        };
+        self.end_registration(active.id, by, reason)?;
+        self.registration(active.id)
+    }
+
+    /// Inserts a registration (the caller ended the previous one first).
+    pub fn insert_registration(&mut self, r: &NewRegistration<'_>) -> Result<i64, StoreError> {
+        let now = self.now();
+        self.conn().insert_returning(
+            "INSERT INTO registrations (person_pk, member_key, practitioner, organization, start_date,
+                created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            args![
+                r.person_pk,
+                r.member_key,
+                r.practitioner,
+                r.organization,
+                r.start_date,
+                now,
+                r.created_by
+            ],
+        )
+    }
+
+    /// Ends a registration; false when it was not active.
+    pub fn end_registration(&mut self, id: i64, by: i64, reason: &str) -> Result<bool, StoreError> {
+        let now = self.now();
+        let changed = self.conn().execute(
+            "UPDATE registrations SET ended_at = ?, ended_by = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+            args![now, by, reason, id],
+        )?;
+        Ok(changed == 1)
+    }
+
+    pub fn registration(&mut self, id: i64) -> Result<Option<RegistrationRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM registrations WHERE id = ?");
+        self.conn().query_opt(&sql, args![id], row)
+    }
+
+    pub fn active_registration(
+        &mut self,
+        person_pk: i64,
+    ) -> Result<Option<RegistrationRow>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM registrations WHERE person_pk = ? AND ended_at IS NULL");
+        self.conn().query_opt(&sql, args![person_pk], row)
+    }
+
+    /// Every registration of a person, newest first.
+    pub fn registration_history(
+        &mut self,
+        person_pk: i64,
+    ) -> Result<Vec<RegistrationRow>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM registrations WHERE person_pk = ? ORDER BY id DESC");
+        self.conn().query(&sql, args![person_pk], row)
+    }
+
+    /// Persons a practitioner is the active registered doctor of.
+    pub fn persons_registered_with(&mut self, practitioner: &str) -> Result<Vec<i64>, StoreError> {
+        self.conn().query(
+            "SELECT person_pk FROM registrations WHERE practitioner = ? AND ended_at IS NULL",
+            args![practitioner],
+            |r| r.i64(0),
+        )
+    }
+
+    pub fn record_consent(
+        &mut self,
+        person_pk: i64,
+        insurer_programs: bool,
+        by: i64,
+        registration_id: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let now = self.now();
+        self.conn().insert_returning(
+            "INSERT INTO consents (person_pk, insurer_programs, recorded_at, recorded_by, registration_id)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+            args![person_pk, insurer_programs, now, by, registration_id],
+        )
+    }
+
+    /// The consent in force (the newest recorded), if any.
+    pub fn current_consent(&mut self, person_pk: i64) -> Result<Option<ConsentRow>, StoreError> {
+        self.conn().query_opt(
+            "SELECT id, person_pk, insurer_programs, recorded_at, recorded_by, registration_id
+             FROM consents WHERE person_pk = ? ORDER BY id DESC LIMIT 1",
+            args![person_pk],
+            consent_row,
+        )
+    }
+
+    pub fn consent_history(&mut self, person_pk: i64) -> Result<Vec<ConsentRow>, StoreError> {
+        self.conn().query(
+            "SELECT id, person_pk, insurer_programs, recorded_at, recorded_by, registration_id
+             FROM consents WHERE person_pk = ? ORDER BY id DESC",
+            args![person_pk],
+            consent_row,
+        )
+    }
+}
