@@ -47,6 +47,13 @@ pub struct Config {
     pub public_base_url: Option<String>,
     /// The 10-digit institution code kakari sends exports (特定健診 archives) under.
     pub institution_code: String,
+    /// The client (emr or pharmacy) MLLP messages are processed as.
+    pub mllp_client_id: Option<i64>,
+    pub mllp_max_frame_bytes: usize,
+    pub mllp_idle_timeout_secs: u64,
+    pub mllp_max_connections: usize,
+    /// Largest SS-MIX2 archive accepted (spooled to disk, not held in memory).
+    pub max_archive_bytes: u64,
 }
 
 impl Default for Config {
@@ -67,6 +74,11 @@ impl Default for Config {
             shutdown_timeout_secs: 30,
             public_base_url: None,
             institution_code: "9999999999".into(),
+            mllp_client_id: None,
+            mllp_max_frame_bytes: 16 * 1024 * 1024,
+            mllp_idle_timeout_secs: 300,
+            mllp_max_connections: 256,
+            max_archive_bytes: 8 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -102,6 +114,11 @@ impl Config {
         if let Some(m) = &self.mllp_listen {
             m.parse::<SocketAddr>()
                 .map_err(|_| ConfigError("mllp_listen must be host:port".into()))?;
+            if self.mllp_client_id.is_none() {
+                return Err(ConfigError(
+                    "mllp_listen needs mllp_client_id: the emr/pharmacy client MLLP messages are processed as".into(),
+                ));
+            }
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError(

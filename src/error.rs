@@ -133,6 +133,10 @@ catalogue! {
     Ssmix2MessageType = ("ssmix2.message_type", 422, "MSH-9 is not a message type of the file's data type"),
     Ssmix2CareDate = ("ssmix2.care_date", 422, "date folder differs from the message's care date field"),
     Ssmix2Invalidated = ("ssmix2.invalidated", 409, "file is invalidated (flag 0); a later file supersedes it"),
+    // Archives (SS-MIX2 uploads).
+    ArchiveInvalid = ("archive.invalid", 400, "not a readable zip, tar or tar.gz archive"),
+    ArchiveUnsafeEntry = ("archive.unsafe_entry", 422, "archive entry refused: path traversal, link, device, oversize or zip bomb"),
+    ArchiveLimit = ("archive.limit", 413, "archive exceeds an entry-count or size limit"),
     // Storage.
     StoreUnavailable = ("store.unavailable", 503, "database unavailable; retry later"),
     StoreConflict = ("store.conflict", 409, "concurrent update; retry"),

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod mapping;
+pub mod mllp;
 pub mod server;
 pub mod service;
 pub mod store;

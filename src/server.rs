@@ -25,6 +25,8 @@ pub enum ServeError {
     Config(#[from] crate::config::ConfigError),
     #[error("the FHIR schema failed to compile: {0}")]
     Schema(String),
+    #[error("MLLP: {0}")]
+    Mllp(String),
 }
 
 /// Builds the server on a bound listener (tests bind port 0 and read the address).
@@ -55,6 +57,8 @@ pub fn start(
             .service(http::registration::status)
             .service(http::registration::end)
             .service(http::registration::consent)
+            .service(http::hl7::post_hl7v2)
+            .service(http::ssmix2::post_ssmix2)
             .service(http::insurer::post_claims)
             .service(http::insurer::post_checkups)
             .service(http::insurer::lab_results)
@@ -78,6 +82,29 @@ pub fn start(
     Ok(server.run())
 }
 
+/// The client MLLP messages are processed as (configured by `mllp_client_id`).
+pub async fn mllp_caller(state: &AppState) -> Result<crate::auth::Caller, ServeError> {
+    let id = state
+        .config
+        .mllp_client_id
+        .ok_or_else(|| ServeError::Mllp("mllp_client_id is not set".into()))?;
+    let row = state
+        .store
+        .read(move |tx| tx.client_by_id(id))
+        .await
+        .map_err(|e| ServeError::Mllp(e.to_string()))?
+        .filter(|r| r.revoked_at.is_none())
+        .ok_or_else(|| ServeError::Mllp(format!("client {id} does not exist or is revoked")))?;
+    let caller = crate::auth::Caller::from_row(&row)
+        .ok_or_else(|| ServeError::Mllp("the MLLP client has an unknown role".into()))?;
+    match (caller.role, &caller.facility) {
+        (crate::auth::Role::Emr | crate::auth::Role::Pharmacy, Some(_)) => Ok(caller),
+        _ => Err(ServeError::Mllp(
+            "the MLLP client must be an emr or pharmacy client bound to an institution".into(),
+        )),
+    }
+}
+
 /// Runs the gateway until SIGINT/SIGTERM, then finishes in-flight requests and queued
 /// writes before returning.
 pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
@@ -91,6 +118,18 @@ pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
     };
     tracing::info!(%address, %scheme, "kakari listening");
     let server = start(state.clone(), listener)?;
+    if let Some(address) = state.config.mllp_listen.clone() {
+        let caller = mllp_caller(&state).await?;
+        let settings = crate::mllp::MllpSettings {
+            max_frame_bytes: state.config.mllp_max_frame_bytes,
+            idle_timeout: Duration::from_secs(state.config.mllp_idle_timeout_secs),
+            max_connections: state.config.mllp_max_connections,
+        };
+        let bound = crate::mllp::start(state.clone(), caller, &address, settings)
+            .await
+            .map_err(ServeError::Listen)?;
+        tracing::info!(address = %bound, "MLLP listening");
+    }
     let result = server.await.map_err(ServeError::Listen);
     tracing::info!("HTTP server stopped; flushing queued writes");
     state.store.shutdown();

@@ -52,7 +52,8 @@ impl Caller {
         }
     }
 
-    fn from_row(row: &ClientRow) -> Option<Self> {
+    /// The caller a stored client acts as (`None` for an unknown role).
+    pub fn from_row(row: &ClientRow) -> Option<Self> {
         Some(Self {
             client_id: row.id,
             name: row.name.clone(),

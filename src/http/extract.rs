@@ -190,3 +190,62 @@ pub fn base_url(req: &HttpRequest, configured: Option<&str>, suffix: &str) -> St
         }
     }
 }
+
+/// A request body spooled to a temporary file (for archives: never held in memory).
+pub struct SpooledBody(pub tempfile::NamedTempFile);
+
+impl FromRequest for SpooledBody {
+    type Error = HttpProblem;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let flavor = flavor(&req);
+            let app = app(&req)?;
+            let limit = app.config.max_archive_bytes;
+            let refuse = |code: ErrorCode, message: &str| HttpProblem {
+                problem: Problem::new(code, "body", message),
+                flavor,
+            };
+            let declared = req
+                .headers()
+                .get("Content-Length")
+                .and_then(|h| h.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > limit) {
+                return Err(refuse(
+                    ErrorCode::BodyTooLarge,
+                    "the archive exceeds the size limit",
+                ));
+            }
+            let spool = tempfile::NamedTempFile::new()
+                .map_err(|_| refuse(ErrorCode::Internal, "cannot spool the upload"))?;
+            let std_file = spool
+                .reopen()
+                .map_err(|_| refuse(ErrorCode::Internal, "cannot spool the upload"))?;
+            let mut file = tokio::fs::File::from_std(std_file);
+            let mut written: u64 = 0;
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| {
+                    refuse(ErrorCode::ArchiveInvalid, "the upload could not be read")
+                })?;
+                written += chunk.len() as u64;
+                if written > limit {
+                    return Err(refuse(
+                        ErrorCode::BodyTooLarge,
+                        "the archive exceeds the size limit",
+                    ));
+                }
+                tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+                    .await
+                    .map_err(|_| refuse(ErrorCode::Internal, "cannot spool the upload"))?;
+            }
+            tokio::io::AsyncWriteExt::flush(&mut file)
+                .await
+                .map_err(|_| refuse(ErrorCode::Internal, "cannot spool the upload"))?;
+            Ok(SpooledBody(spool))
+        })
+    }
+}

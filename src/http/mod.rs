@@ -6,6 +6,7 @@ pub mod directory;
 pub mod extract;
 pub mod fhir;
 pub mod health;
+pub mod hl7;
 pub mod insurer;
 pub mod middleware;
 pub mod openapi;
@@ -13,6 +14,7 @@ pub mod problem;
 pub mod query;
 pub mod registration;
 pub mod respond;
+pub mod ssmix2;
 
 use actix_web::{HttpRequest, HttpResponse};
 

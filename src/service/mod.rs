@@ -8,11 +8,14 @@ pub mod clients;
 pub mod directory;
 pub mod fhir;
 pub mod health;
+pub mod hl7;
 pub mod insurer;
 pub mod intake;
 pub mod lab_pull;
+pub mod messages;
 pub mod registration;
 pub mod report;
+pub mod ssmix2;
 
 use sha2::{Digest, Sha256};
 

@@ -17,6 +17,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "registration_feed",
         include_str!("../../migrations/sqlite/0002_registration_feed.sql"),
     ),
+    (
+        3,
+        "messages",
+        include_str!("../../migrations/sqlite/0003_messages.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -29,6 +34,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "registration_feed",
         include_str!("../../migrations/postgres/0002_registration_feed.sql"),
+    ),
+    (
+        3,
+        "messages",
+        include_str!("../../migrations/postgres/0003_messages.sql"),
     ),
 ];
 

@@ -15,6 +15,7 @@ pub mod clients;
 pub mod directory;
 pub mod inputs;
 pub mod lab_feed;
+pub mod messages;
 mod migrate;
 pub mod persons;
 mod postgres_backend;

@@ -4,6 +4,7 @@ mod support;
 
 mod docs;
 mod fhir_api;
+mod hl7_intake;
 mod hl7v2_codec;
 mod insurer;
 mod jp_core_examples;

@@ -334,3 +334,27 @@ impl std::io::Write for LogSink {
         Ok(())
     }
 }
+
+impl TestApp {
+    /// Starts an MLLP listener processing messages as a new emr client of `facility`.
+    pub async fn start_mllp(&self, facility: &str) -> std::net::SocketAddr {
+        let token = self.emr(facility).await;
+        let id: i64 = token.split('_').nth(1).unwrap().parse().unwrap();
+        let row = self
+            .state
+            .store
+            .read(move |tx| tx.client_by_id(id))
+            .await
+            .unwrap()
+            .unwrap();
+        let caller = kakari::auth::Caller::from_row(&row).unwrap();
+        let settings = kakari::mllp::MllpSettings {
+            max_frame_bytes: 64 * 1024,
+            idle_timeout: std::time::Duration::from_secs(5),
+            max_connections: 64,
+        };
+        kakari::mllp::start(self.state.clone(), caller, "127.0.0.1:0", settings)
+            .await
+            .unwrap()
+    }
+}

@@ -62,11 +62,14 @@ pub fn check_file(path: &str, bytes: &[u8]) -> FileCheck {
 /// Holds a message against the path it was stored under.
 pub fn check_message(path: &StoragePath, message: &Message<'_>) -> Vec<Issue> {
     let mut issues = Vec::new();
+    // The storage path is the store's own index of the patient (folder and file name were
+    // checked against each other already); a PID-3 that disagrees with it is reported and
+    // the path's patient id is used.
     if patient_id(message).as_deref() != Some(path.patient_id.as_str()) {
-        issues.push(Issue::error(
+        issues.push(Issue::warning(
             ErrorCode::Ssmix2PatientMismatch,
             "PID-3",
-            "PID-3 differs from the file name's patient id",
+            "PID-3 differs from the storage path's patient id; the path's id is used",
         ));
     }
     let (code, event, _) = message.message_type();

@@ -1,0 +1,42 @@
+//! `POST /hl7v2`: HL7 v2 messages in, acknowledgements out.
+
+use actix_web::{HttpResponse, post, web};
+
+use super::extract::{Authenticated, RawBody};
+use super::problem::HttpProblem;
+use crate::app::AppState;
+use crate::codec::hl7v2::Charset;
+use crate::service::hl7;
+
+/// The MIME charset name of an HL7 character set.
+pub fn mime_charset(charset: Charset) -> &'static str {
+    match charset {
+        Charset::Ascii => "us-ascii",
+        Charset::Iso2022Jp => "iso-2022-jp",
+        Charset::ShiftJis => "shift_jis",
+        Charset::Utf8 => "utf-8",
+    }
+}
+
+/// One HL7 v2 message or a batch (ER7; the character set comes from MSH-18). The answer is
+/// the acknowledgement of each message (MSA AA / AE / AR with ERR locations) in the
+/// message's own character set, sent after the message was durably stored.
+#[utoipa::path(tag = "hl7v2", request_body(content = String, content_type = "x-application/hl7-v2+er7"),
+    responses((status = 200, description = "the HL7 acknowledgement(s)", content_type = "x-application/hl7-v2+er7")),
+    security(("bearer" = [])))]
+#[post("/hl7v2")]
+pub async fn post_hl7v2(
+    app: web::Data<AppState>,
+    Authenticated(ctx): Authenticated,
+    RawBody(body): RawBody,
+) -> Result<HttpResponse, HttpProblem> {
+    let reply = hl7::receive(&app, &ctx, &body)
+        .await
+        .map_err(HttpProblem::json)?;
+    Ok(HttpResponse::Ok()
+        .content_type(format!(
+            "x-application/hl7-v2+er7; charset={}",
+            mime_charset(reply.charset)
+        ))
+        .body(reply.bytes))
+}
