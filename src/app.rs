@@ -29,7 +29,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub started: Instant,
     /// Drug codes → common keys (curated table plus operator masters); reloadable.
-    pub drugs: DrugMasterHandle,
+    pub drugs: Arc<DrugMasterHandle>,
     /// 特定健診 items and their JLAC10 codes.
     pub checkup_items: &'static CheckupItems,
 }
@@ -62,7 +62,7 @@ impl AppState {
             auth,
             metrics: crate::telemetry::metrics_handle(),
             started: Instant::now(),
-            drugs: DrugMasterHandle::new(drugs),
+            drugs: Arc::new(DrugMasterHandle::new(drugs)),
             checkup_items,
         }))
     }

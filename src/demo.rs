@@ -15,7 +15,9 @@ use crate::config::Config;
 use crate::domain::InstitutionCode;
 use crate::service::Ctx;
 use crate::service::clients::{self, ClientRequest, CreatedClient};
+use crate::service::directory::{self, OrganizationRequest, PractitionerRequest};
 use crate::service::fhir::bundle;
+use crate::service::registration::{self, ConsentRequest, RegistrationRequest};
 
 /// The demo's institutions and who posts what.
 pub const CLINIC_A: &str = "1311234567";
@@ -119,7 +121,93 @@ pub async fn load(app: &AppState) -> Result<Vec<(String, String, CreatedClient)>
             .await
             .map_err(|p| format!("demo bundle {i}: {p}"))?;
     }
+    load_registry(app, &callers)
+        .await
+        .map_err(|p| format!("demo directory and registration: {p}"))?;
     Ok(created)
+}
+
+/// The member id of the demo's registered person (山田 太郎).
+pub const MEMBER: &str = "06139463:123:4567:01";
+
+/// The certified directory, the demo doctor, and the demo person registered with them
+/// (consenting to share lab values with the insurer).
+async fn load_registry(app: &AppState, callers: &[Caller]) -> Result<(), crate::error::Problem> {
+    let admin = Ctx {
+        caller: callers[5].clone(),
+        request_id: "demo-directory".into(),
+    };
+    let common = [
+        "broad-consultation",
+        "information-hub",
+        "care-coordination",
+        "after-hours",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        common
+            .iter()
+            .chain(extra)
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    let organizations = [
+        (
+            CLINIC_A,
+            "さくら内科クリニック",
+            "文京区",
+            "本郷1-2-3",
+            "03-1234-5678",
+            with(&[
+                "online-first-visit",
+                "vaccination",
+                "home-care",
+                "checkups-guidance",
+            ]),
+        ),
+        (
+            CLINIC_B,
+            "みどり整形外科",
+            "新宿区",
+            "西新宿2-8-1",
+            "03-2345-6789",
+            with(&["fever-outpatient", "refill-prescription"]),
+        ),
+    ];
+    for (code, name, city, address, phone, functions) in organizations {
+        let request = OrganizationRequest {
+            name: name.into(),
+            prefecture: "13".into(),
+            city: Some(city.into()),
+            address: Some(address.into()),
+            phone: Some(phone.into()),
+            url: None,
+            certified: true,
+            functions,
+        };
+        directory::put_organization(app, &admin, code, request).await?;
+    }
+    let doctor = PractitionerRequest {
+        name: "桜井 直子".into(),
+        name_kana: Some("サクライ ナオコ".into()),
+        organization: CLINIC_A.into(),
+        qualifications: vec!["kakaritsuke-training".into()],
+    };
+    directory::put_practitioner(app, &admin, DOCTOR, doctor).await?;
+    let by_doctor = Ctx {
+        caller: callers[4].clone(),
+        request_id: "demo-registration".into(),
+    };
+    let registration = RegistrationRequest {
+        member: MEMBER.into(),
+        practitioner: DOCTOR.into(),
+        organization: CLINIC_A.into(),
+        start: "2026-04-01".into(),
+        consent: ConsentRequest {
+            insurer_programs: true,
+        },
+    };
+    registration::register(app, &by_doctor, registration).await?;
+    Ok(())
 }
 
 fn print_guide(listen: &str, clients: &[(String, String, CreatedClient)]) {
@@ -163,6 +251,17 @@ fn print_guide(listen: &str, clients: &[(String, String, CreatedClient)]) {
     println!(
         "  curl -s -X POST -H \"Authorization: Bearer $EMR_TOKEN\" -H 'Content-Type: application/fhir+json' \\\n       --data @examples/requests/observation.json {base}/fhir/Observation"
     );
+    println!(
+        "  curl -s -H \"Authorization: Bearer $DOCTOR_TOKEN\" -G {base}/fhir/EpisodeOfCare --data-urlencode member={MEMBER}"
+    );
+    println!(
+        "  curl -s -H \"Authorization: Bearer $DOCTOR_TOKEN\" '{base}/fhir/Observation?patient=demo-yamada'"
+    );
+    println!(
+        "  curl -s -H \"Authorization: Bearer $INSURER_TOKEN\" '{base}/insurer/lab-results?format=csv&limit=100'"
+    );
+    println!("  curl -s '{base}/directory/organizations?function=home-care'");
+    println!("  open {base}/directory   # the public search page (Japanese)");
     println!("  curl -s -H \"Authorization: Bearer $ADMIN_TOKEN\" {base}/admin/clients");
     println!("  curl -s {base}/metrics | grep kakari_ | head");
     println!("\nAPI: {base}/openapi.json, docs/api.md. Stop with Ctrl-C.\n");

@@ -105,6 +105,7 @@ catalogue! {
     TokuteiArchiveFull = ("tokutei.archive_full", 413, "more documents than the archive file naming allows"),
     // Code tables and masters.
     MappingInvalid = ("mapping.invalid", 500, "a code table or master file cannot be read"),
+    MastersUnreadable = ("mapping.masters_unreadable", 422, "the masters directory or a master file cannot be read; the master in use stays"),
     // HL7 v2 messages (codec::hl7v2).
     Hl7NoHeader = ("hl7.no_header", 400, "no MSH segment could be read"),
     Hl7Delimiters = ("hl7.delimiters", 400, "MSH-1 or MSH-2 does not declare usable delimiters"),

@@ -15,6 +15,7 @@
 use super::caller::Caller;
 use super::role::Role;
 use crate::codec::fhir::ResourceType;
+use crate::domain::MemberId;
 use crate::error::{ErrorCode, Problem};
 use crate::store::resources::ResourceRow;
 use crate::store::search::Visibility;
@@ -23,7 +24,18 @@ fn forbidden(message: &str) -> Problem {
     Problem::new(ErrorCode::Forbidden, "", message)
 }
 
-/// Requires one of `roles`.
+/// Who may call the administrative endpoints (clients, directory, audit).
+pub const ADMINISTRATORS: &[Role] = &[Role::Admin];
+/// Who may create or end registrations and record consent decisions (further limited
+/// per person by [`may_manage_registration`]).
+pub const REGISTRATION_MANAGERS: &[Role] = &[Role::Emr, Role::Doctor, Role::Insurer];
+/// Who may send HL7 v2 messages and SS-MIX2 archives.
+pub const MESSAGE_SENDERS: &[Role] = &[Role::Emr, Role::Pharmacy];
+/// Who may post claims and checkups and pull lab values.
+pub const INSURERS: &[Role] = &[Role::Insurer];
+
+/// Requires one of `roles`. Endpoints check this before they read the body, so a caller
+/// that may never call an endpoint learns nothing about what it accepts.
 pub fn require_role(caller: &Caller, roles: &[Role]) -> Result<(), Problem> {
     if roles.contains(&caller.role) {
         Ok(())
@@ -71,18 +83,62 @@ pub fn fhir_read(caller: &Caller, rtype: ResourceType) -> Result<Visibility, Pro
             Err(forbidden("the client is not bound to an institution"))
         }
         (Role::Admin, _) => Err(forbidden("administrators do not read clinical data")),
-        (Role::Doctor | Role::Insurer, _) => Err(forbidden(
-            "clinical data is read through the registration-based endpoints",
+        (Role::Doctor, _) => match &caller.practitioner {
+            Some(p) => Ok(Visibility::RegisteredWith(p.clone())),
+            None => Err(forbidden("the client is not bound to a practitioner")),
+        },
+        (Role::Insurer, _) => Err(forbidden(
+            "insurers read lab values through /insurer/lab-results",
         )),
     }
 }
 
-/// Is a stored resource within a visibility?
-pub fn visible(visibility: &Visibility, row: &ResourceRow) -> bool {
-    match visibility {
-        Visibility::All => true,
-        Visibility::Facility(f) => row.owner_facility.as_deref() == Some(f.as_str()),
-        Visibility::Nothing => false,
+/// May the caller create, end or change consent of a registration at `organization` of a
+/// member: the doctor or EMR of that institution, or the member's insurer.
+pub fn may_manage_registration(caller: &Caller, organization: &str, member: &MemberId) -> bool {
+    match caller.role {
+        Role::Emr | Role::Doctor => caller
+            .facility
+            .as_ref()
+            .is_some_and(|f| f.as_str() == organization),
+        Role::Insurer => caller.insurer.as_ref() == Some(member.insurer()),
+        Role::Pharmacy | Role::Admin => false,
+    }
+}
+
+/// May the caller learn who a named person's registered doctor is: every provider, and
+/// the person's insurer (never the clinical data, and not administrators).
+pub fn may_see_registrations_of(caller: &Caller, member: &MemberId) -> bool {
+    match caller.role {
+        Role::Emr | Role::Pharmacy | Role::Doctor => true,
+        Role::Insurer => caller.insurer.as_ref() == Some(member.insurer()),
+        Role::Admin => false,
+    }
+}
+
+/// Is the caller a party to a registration: the registered doctor, the EMR or a doctor of
+/// the registered institution, or the member's insurer. Parties may read it by id and see
+/// the person's consent; everyone else has to name the person.
+pub fn is_party_to_registration(
+    caller: &Caller,
+    organization: &str,
+    practitioner: &str,
+    member: &MemberId,
+) -> bool {
+    (caller.role == Role::Doctor && caller.practitioner.as_deref() == Some(practitioner))
+        || may_manage_registration(caller, organization, member)
+}
+
+/// May the caller read the registry's derived FHIR types at all (`EpisodeOfCare`,
+/// `Consent`; `HealthcareService` is public)?
+pub fn registry_read(caller: &Caller, resource: &str) -> Result<(), Problem> {
+    match (resource, caller.role) {
+        ("HealthcareService", _) => Ok(()),
+        (_, Role::Admin) => Err(forbidden("administrators do not read person data")),
+        ("Consent", Role::Pharmacy) => Err(forbidden(
+            "consent is visible to the registered institution and the insurer",
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -8,6 +8,7 @@ use super::problem::HttpProblem;
 use super::respond;
 use crate::api_schema;
 use crate::app::AppState;
+use crate::auth::access;
 use crate::service::clients::{self, ClientRequest, ClientView, CreatedClient};
 
 type ApiResult = Result<HttpResponse, HttpProblem>;
@@ -25,6 +26,7 @@ pub async fn create_client(
     Authenticated(ctx): Authenticated,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
+    access::require_role(&ctx.caller, access::ADMINISTRATORS).map_err(HttpProblem::json)?;
     let request: ClientRequest = api_schema::parse(&body).map_err(HttpProblem::json)?;
     let created = clients::create(&app, &ctx, request)
         .await

@@ -8,6 +8,7 @@ use super::problem::HttpProblem;
 use super::{query, respond};
 use crate::api_schema;
 use crate::app::AppState;
+use crate::auth::access;
 use crate::service::directory::{
     self, DirectoryPage, DirectorySearch, FunctionView, OrganizationRequest, OrganizationView,
     PractitionerRequest, PractitionerView,
@@ -51,6 +52,7 @@ pub async fn put_organization(
     code: web::Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
+    access::require_role(&ctx.caller, access::ADMINISTRATORS).map_err(HttpProblem::json)?;
     let request: OrganizationRequest = api_schema::parse(&body).map_err(HttpProblem::json)?;
     let (view, created) = directory::put_organization(&app, &ctx, &code, request)
         .await
@@ -76,6 +78,7 @@ pub async fn put_practitioner(
     id: web::Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
+    access::require_role(&ctx.caller, access::ADMINISTRATORS).map_err(HttpProblem::json)?;
     let request: PractitionerRequest = api_schema::parse(&body).map_err(HttpProblem::json)?;
     let (view, created) = directory::put_practitioner(&app, &ctx, &id, request)
         .await

@@ -10,6 +10,7 @@ use crate::app::AppState;
 use crate::codec::fhir::bundle::parse_etag;
 use crate::codec::fhir::{ResourceType, capability};
 use crate::error::{ErrorCode, Problem};
+use crate::service::fhir::registry::{self, RegistryType};
 use crate::service::fhir::{ReturnPreference, bundle, rest};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -41,6 +42,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 type FhirResult = Result<HttpResponse, HttpProblem>;
+
+/// A stored type, or the registry's derived (read-only) types.
+enum Served {
+    Stored(ResourceType),
+    Registry(RegistryType),
+}
+
+fn served_type(name: &str) -> Result<Served, HttpProblem> {
+    match RegistryType::parse(name) {
+        Some(t) => Ok(Served::Registry(t)),
+        None => resource_type(name).map(Served::Stored),
+    }
+}
+
+/// A type that can be written: registry types are derived and read-only.
+fn writable_type(name: &str) -> Result<ResourceType, HttpProblem> {
+    if RegistryType::parse(name).is_some() {
+        return Err(HttpProblem::fhir(Problem::new(
+            ErrorCode::UnsupportedInteraction,
+            "type",
+            "derived from registrations, consents and the directory: read-only (use /registrations, /consents, /admin/organizations)",
+        )));
+    }
+    resource_type(name)
+}
 
 fn resource_type(name: &str) -> Result<ResourceType, HttpProblem> {
     ResourceType::parse(name).ok_or_else(|| {
@@ -113,7 +139,7 @@ async fn create(
     JsonBody(body): JsonBody,
 ) -> FhirResult {
     check_accept(&req)?;
-    let rtype = resource_type(&path)?;
+    let rtype = writable_type(&path)?;
     let if_none_exist = header(&req, "If-None-Exist").map(str::to_owned);
     let prefer = ReturnPreference::from_prefer(header(&req, "Prefer"));
     let resp = rest::create(
@@ -139,7 +165,7 @@ async fn update(
 ) -> FhirResult {
     check_accept(&req)?;
     let (type_name, id) = path.into_inner();
-    let rtype = resource_type(&type_name)?;
+    let rtype = writable_type(&type_name)?;
     let if_match = match header(&req, "If-Match") {
         Some(raw) => Some(parse_etag(raw).ok_or_else(|| {
             HttpProblem::fhir(Problem::new(
@@ -174,10 +200,11 @@ async fn read(
 ) -> FhirResult {
     check_accept(&req)?;
     let (type_name, id) = path.into_inner();
-    let rtype = resource_type(&type_name)?;
-    let resp = rest::read(&app, &ctx, rtype, &id, &base(&app, &req))
-        .await
-        .map_err(HttpProblem::fhir)?;
+    let resp = match served_type(&type_name)? {
+        Served::Stored(rtype) => rest::read(&app, &ctx, rtype, &id, &base(&app, &req)).await,
+        Served::Registry(rtype) => registry::read(&app, &ctx, rtype, &id).await,
+    }
+    .map_err(HttpProblem::fhir)?;
     Ok(respond::fhir(resp))
 }
 
@@ -188,10 +215,12 @@ async fn search(
     req: HttpRequest,
 ) -> FhirResult {
     check_accept(&req)?;
-    let rtype = resource_type(&path)?;
-    let resp = rest::search(&app, &ctx, rtype, &query_pairs(&req), &base(&app, &req))
-        .await
-        .map_err(HttpProblem::fhir)?;
+    let (pairs, base) = (query_pairs(&req), base(&app, &req));
+    let resp = match served_type(&path)? {
+        Served::Stored(rtype) => rest::search(&app, &ctx, rtype, &pairs, &base).await,
+        Served::Registry(rtype) => registry::search(&app, &ctx, rtype, &pairs, &base).await,
+    }
+    .map_err(HttpProblem::fhir)?;
     Ok(respond::fhir(resp))
 }
 

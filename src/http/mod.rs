@@ -3,11 +3,13 @@
 
 pub mod admin;
 pub mod directory;
+pub mod directory_page;
 pub mod extract;
 pub mod fhir;
 pub mod health;
 pub mod hl7;
 pub mod insurer;
+pub mod masters;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;

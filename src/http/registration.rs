@@ -9,6 +9,7 @@ use super::problem::HttpProblem;
 use super::{query, respond};
 use crate::api_schema;
 use crate::app::AppState;
+use crate::auth::access;
 use crate::service::registration::{
     self, ConsentChange, ConsentView, RegistrationRequest, RegistrationStatus, RegistrationView,
 };
@@ -27,6 +28,7 @@ pub async fn register(
     Authenticated(ctx): Authenticated,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
+    access::require_role(&ctx.caller, access::REGISTRATION_MANAGERS).map_err(HttpProblem::json)?;
     let request: RegistrationRequest = api_schema::parse(&body).map_err(HttpProblem::json)?;
     let view = registration::register(&app, &ctx, request)
         .await
@@ -87,6 +89,7 @@ pub async fn consent(
     Authenticated(ctx): Authenticated,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
+    access::require_role(&ctx.caller, access::REGISTRATION_MANAGERS).map_err(HttpProblem::json)?;
     let change: ConsentChange = api_schema::parse(&body).map_err(HttpProblem::json)?;
     let view = registration::change_consent(&app, &ctx, change)
         .await

@@ -164,20 +164,20 @@ pub async fn create(
     ctx: &Ctx,
     req: ClientRequest,
 ) -> Result<CreatedClient, Problem> {
-    access::require_role(&ctx.caller, &[Role::Admin])?;
+    access::require_role(&ctx.caller, access::ADMINISTRATORS)?;
     create_in(&app.store, &req, Some(ctx)).await
 }
 
 /// `GET /admin/clients`.
 pub async fn list(app: &AppState, ctx: &Ctx) -> Result<Vec<ClientView>, Problem> {
-    access::require_role(&ctx.caller, &[Role::Admin])?;
+    access::require_role(&ctx.caller, access::ADMINISTRATORS)?;
     let rows = app.store.read(|tx| tx.list_clients()).await?;
     Ok(rows.into_iter().map(ClientView::from).collect())
 }
 
 /// `DELETE /admin/clients/{id}`: revokes a client's token.
 pub async fn revoke(app: &AppState, ctx: &Ctx, id: i64) -> Result<(), Problem> {
-    access::require_role(&ctx.caller, &[Role::Admin])?;
+    access::require_role(&ctx.caller, access::ADMINISTRATORS)?;
     let mut audit = ctx.audit("client.revoke");
     audit.detail = Some(format!("client {id}"));
     let revoked = app

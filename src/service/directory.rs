@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::auth::{Role, access};
+use crate::auth::access;
 use crate::domain::InstitutionCode;
 use crate::domain::directory::{self, FUNCTIONS};
 use crate::error::{ErrorCode, Issue, Problem};
@@ -106,7 +106,7 @@ fn function_views(codes: &[String]) -> Vec<FunctionView> {
         .collect()
 }
 
-fn view(row: OrganizationRow, registered: i64) -> OrganizationView {
+pub fn view(row: OrganizationRow, registered: i64) -> OrganizationView {
     OrganizationView {
         prefecture_name: directory::prefecture_name(&row.prefecture)
             .unwrap_or("")
@@ -133,7 +133,7 @@ pub async fn put_organization(
     code: &str,
     req: OrganizationRequest,
 ) -> Result<(OrganizationView, bool), Problem> {
-    access::require_role(&ctx.caller, &[Role::Admin])?;
+    access::require_role(&ctx.caller, access::ADMINISTRATORS)?;
     let mut issues = Vec::new();
     let code = InstitutionCode::parse(code).map_err(|_| {
         Problem::new(
@@ -226,7 +226,7 @@ pub async fn put_practitioner(
     id: &str,
     req: PractitionerRequest,
 ) -> Result<(PractitionerView, bool), Problem> {
-    access::require_role(&ctx.caller, &[Role::Admin])?;
+    access::require_role(&ctx.caller, access::ADMINISTRATORS)?;
     let id = id.trim().to_owned();
     if id.is_empty()
         || id.len() > 64

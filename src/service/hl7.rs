@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
 
 use crate::app::AppState;
-use crate::auth::{Role, access};
+use crate::auth::access;
 use crate::codec::hl7v2::{self, AckCode, Charset};
 use crate::domain::datetime::now_millis;
 use crate::error::{ErrorCode, Issue, Problem};
@@ -32,7 +32,7 @@ fn ack_control_id() -> String {
 
 /// The sending institution a client writes HL7 for.
 pub fn facility_of(ctx: &Ctx) -> Result<crate::domain::InstitutionCode, Problem> {
-    access::require_role(&ctx.caller, &[Role::Emr, Role::Pharmacy])?;
+    access::require_role(&ctx.caller, access::MESSAGE_SENDERS)?;
     ctx.caller.facility.clone().ok_or_else(|| {
         Problem::new(
             ErrorCode::Forbidden,

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use crate::app::AppState;
-use crate::auth::{Role, access};
+use crate::auth::access;
 use crate::codec::{tokutei, uke};
 use crate::domain::datetime::now_millis;
 use crate::domain::{InsurerNumber, Provenance, SourceFormat, SubjectRef};
@@ -22,7 +22,7 @@ use crate::store::records::Owner;
 use crate::telemetry;
 
 fn insurer_of(ctx: &Ctx) -> Result<InsurerNumber, Problem> {
-    access::require_role(&ctx.caller, &[Role::Insurer])?;
+    access::require_role(&ctx.caller, access::INSURERS)?;
     ctx.caller.insurer.clone().ok_or_else(|| {
         Problem::new(
             ErrorCode::Forbidden,

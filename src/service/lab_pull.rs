@@ -16,7 +16,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::app::AppState;
-use crate::auth::{Role, access};
+use crate::auth::access;
 use crate::codec::fhir::render;
 use crate::codec::{lab_csv, tokutei};
 use crate::domain::{InstitutionCode, InsurerNumber, MemberId, Sex};
@@ -94,7 +94,7 @@ pub fn decode_cursor(cursor: &str) -> Result<i64, Problem> {
 }
 
 fn insurer_of(ctx: &Ctx) -> Result<InsurerNumber, Problem> {
-    access::require_role(&ctx.caller, &[Role::Insurer])?;
+    access::require_role(&ctx.caller, access::INSURERS)?;
     ctx.caller.insurer.clone().ok_or_else(|| {
         Problem::new(
             ErrorCode::Forbidden,

@@ -12,6 +12,7 @@ pub mod hl7;
 pub mod insurer;
 pub mod intake;
 pub mod lab_pull;
+pub mod masters;
 pub mod messages;
 pub mod registration;
 pub mod report;

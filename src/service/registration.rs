@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::auth::{Caller, Role, access};
+use crate::auth::{Role, access};
 use crate::domain::{FhirDateTime, MemberId};
 use crate::error::{ErrorCode, Problem};
 use crate::service::Ctx;
@@ -123,18 +123,6 @@ fn registration_view(tx: &mut Tx<'_>, r: RegistrationRow) -> Result<Registration
     })
 }
 
-/// May the caller act for registrations at `organization` of a member of `insurer`?
-fn may_manage(caller: &Caller, organization: &str, member: &MemberId) -> bool {
-    match caller.role {
-        Role::Emr | Role::Doctor => caller
-            .facility
-            .as_ref()
-            .is_some_and(|f| f.as_str() == organization),
-        Role::Insurer => caller.insurer.as_ref() == Some(member.insurer()),
-        Role::Pharmacy | Role::Admin => false,
-    }
-}
-
 fn forbidden() -> Problem {
     Problem::new(
         ErrorCode::Forbidden,
@@ -170,7 +158,7 @@ pub async fn register(
             )
         })?
         .to_string();
-    if !may_manage(&ctx.caller, &organization, &member) {
+    if !access::may_manage_registration(&ctx.caller, &organization, &member) {
         return Err(forbidden());
     }
     // A doctor registers patients to themselves.
@@ -274,7 +262,7 @@ pub async fn end(app: &AppState, ctx: &Ctx, id: i64) -> Result<RegistrationView,
             let row = tx.registration(id)?.ok_or_else(not_found)?;
             let member =
                 MemberId::parse(&row.member_key).map_err(|_| Problem::bare(ErrorCode::Internal))?;
-            if !may_manage(&ctx2.caller, &row.organization, &member) {
+            if !access::may_manage_registration(&ctx2.caller, &row.organization, &member) {
                 // Not revealing whether it exists to those who may not manage it.
                 return Err(not_found());
             }
@@ -295,15 +283,6 @@ pub async fn end(app: &AppState, ctx: &Ctx, id: i64) -> Result<RegistrationView,
         .await
 }
 
-/// Who may see who a person's doctor is: every provider, and the person's insurer.
-fn may_see(caller: &Caller, member: &MemberId) -> bool {
-    match caller.role {
-        Role::Emr | Role::Pharmacy | Role::Doctor => true,
-        Role::Insurer => caller.insurer.as_ref() == Some(member.insurer()),
-        Role::Admin => false,
-    }
-}
-
 /// `GET /registrations?member=`.
 pub async fn status(
     app: &AppState,
@@ -311,7 +290,7 @@ pub async fn status(
     member: &str,
 ) -> Result<RegistrationStatus, Problem> {
     let member = parse_member(member, "member")?;
-    if !may_see(&ctx.caller, &member) {
+    if !access::may_see_registrations_of(&ctx.caller, &member) {
         return Err(Problem::new(
             ErrorCode::Forbidden,
             "",
@@ -360,7 +339,7 @@ pub async fn change_consent(
     req: ConsentChange,
 ) -> Result<ConsentView, Problem> {
     let member = parse_member(&req.member, "body.member")?;
-    access::require_role(&ctx.caller, &[Role::Emr, Role::Doctor, Role::Insurer])?;
+    access::require_role(&ctx.caller, access::REGISTRATION_MANAGERS)?;
     let ctx2 = ctx.clone();
     app.store
         .write(move |tx| {
@@ -375,7 +354,7 @@ pub async fn change_consent(
             let active = tx
                 .active_registration(person.pk)?
                 .ok_or_else(not_registered)?;
-            if !may_manage(&ctx2.caller, &active.organization, &member) {
+            if !access::may_manage_registration(&ctx2.caller, &active.organization, &member) {
                 return Err(forbidden());
             }
             tx.lock_person(person.pk)?;

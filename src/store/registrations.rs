@@ -5,6 +5,7 @@
 //! partial unique index: a new registration ends the previous one in the same transaction,
 //! and two concurrent registrations cannot both stay active.
 
+use super::sql::Param;
 use super::{StoreError, Tx};
 use crate::args;
 
@@ -33,6 +34,21 @@ pub struct NewRegistration<'a> {
     pub organization: &'a str,
     pub start_date: &'a str,
     pub created_by: i64,
+}
+
+/// Which registrations to list (all given filters hold).
+#[derive(Debug, Clone, Default)]
+pub struct RegistrationFilter {
+    pub person_pk: Option<i64>,
+    pub practitioner: Option<String>,
+    pub organization: Option<String>,
+    /// Members of this insurer (the member key starts with `insurer:`).
+    pub insurer: Option<String>,
+    /// `Some(true)`: active only; `Some(false)`: ended only.
+    pub active: Option<bool>,
+    /// Ids below this one (pages go newest first).
+    pub before_id: Option<i64>,
+    pub limit: i64,
 }
 
 /// A consent decision as recorded.
@@ -74,6 +90,39 @@ fn consent_row(r: &super::sql::Row<'_>) -> Result<ConsentRow, StoreError> {
         recorded_by: r.i64(4)?,
         registration_id: r.opt_i64(5)?,
     })
+}
+
+/// `SELECT <what> FROM registrations WHERE <filter>` and its parameters.
+fn filter_sql<'a>(
+    f: &'a RegistrationFilter,
+    insurer_prefix: Option<&'a str>,
+    what: &str,
+) -> (String, Vec<Param<'a>>) {
+    let mut sql = format!("SELECT {what} FROM registrations WHERE 1 = 1");
+    let mut params = Vec::new();
+    if let Some(pk) = f.person_pk {
+        sql.push_str(" AND person_pk = ?");
+        params.push(Param::I64(pk));
+    }
+    if let Some(p) = &f.practitioner {
+        sql.push_str(" AND practitioner = ?");
+        params.push(Param::Text(p));
+    }
+    if let Some(o) = &f.organization {
+        sql.push_str(" AND organization = ?");
+        params.push(Param::Text(o));
+    }
+    if let Some(prefix) = insurer_prefix {
+        // Member keys are `insurer:記号:番号:枝番` (the insurer number is digits).
+        sql.push_str(" AND member_key LIKE ?");
+        params.push(Param::Text(prefix));
+    }
+    match f.active {
+        Some(true) => sql.push_str(" AND ended_at IS NULL"),
+        Some(false) => sql.push_str(" AND ended_at IS NOT NULL"),
+        None => {}
+    }
+    (sql, params)
 }
 
 impl Tx<'_> {
@@ -146,6 +195,40 @@ impl Tx<'_> {
         let sql =
             format!("SELECT {COLUMNS} FROM registrations WHERE person_pk = ? ORDER BY id DESC");
         self.conn().query(&sql, args![person_pk], row)
+    }
+
+    /// Registrations matching a filter, newest first (at most `limit`, ids below
+    /// `before_id`).
+    pub fn list_registrations(
+        &mut self,
+        f: &RegistrationFilter,
+    ) -> Result<Vec<RegistrationRow>, StoreError> {
+        let prefix = f.insurer.as_ref().map(|i| format!("{i}:%"));
+        let (mut sql, mut params) = filter_sql(f, prefix.as_deref(), COLUMNS);
+        if let Some(before) = f.before_id {
+            sql.push_str(" AND id < ?");
+            params.push(Param::I64(before));
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        params.push(Param::I64(f.limit));
+        self.conn().query(&sql, &params, row)
+    }
+
+    /// How many registrations match a filter (paging ignored).
+    pub fn count_registrations(&mut self, f: &RegistrationFilter) -> Result<i64, StoreError> {
+        let prefix = f.insurer.as_ref().map(|i| format!("{i}:%"));
+        let (sql, params) = filter_sql(f, prefix.as_deref(), "COUNT(*)");
+        self.conn().query_one(&sql, &params, |r| r.i64(0))
+    }
+
+    /// One consent decision.
+    pub fn consent(&mut self, id: i64) -> Result<Option<ConsentRow>, StoreError> {
+        self.conn().query_opt(
+            "SELECT id, person_pk, insurer_programs, recorded_at, recorded_by, registration_id
+             FROM consents WHERE id = ?",
+            args![id],
+            consent_row,
+        )
     }
 
     /// Persons a practitioner is the active registered doctor of.

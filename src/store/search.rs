@@ -75,9 +75,17 @@ pub enum Visibility {
     All,
     /// Only resources owned by this facility.
     Facility(String),
+    /// Only data of persons registered now with this practitioner (the registered
+    /// かかりつけ医): Patients linked to such a person, and resources about them.
+    RegisteredWith(String),
     /// Nothing (a search that can only come back empty).
     Nothing,
 }
+
+/// Patient FHIR ids of the persons registered now with a practitioner (one `?`).
+const REGISTERED_PATIENT_IDS: &str = "SELECT p.fhir_id FROM registrations g \
+     JOIN patients p ON p.person_pk = g.person_pk \
+     WHERE g.practitioner = ? AND g.ended_at IS NULL AND p.fhir_id IS NOT NULL";
 
 /// A search: all clauses must hold; within a clause any match may.
 #[derive(Debug, Clone)]
@@ -179,6 +187,16 @@ fn build_where(q: &SearchQuery) -> Built {
             sql.push_str(" AND r.owner_facility = ?");
             params.push(Owned::Text(f.clone()));
         }
+        Visibility::RegisteredWith(practitioner) => {
+            if q.rtype == "Patient" {
+                sql.push_str(&format!(" AND r.id IN ({REGISTERED_PATIENT_IDS})"));
+            } else {
+                sql.push_str(&format!(
+                    " AND r.subject_ref IN (SELECT 'Patient/' || fhir_id FROM ({REGISTERED_PATIENT_IDS}) registered)"
+                ));
+            }
+            params.push(Owned::Text(practitioner.clone()));
+        }
         Visibility::Nothing => sql.push_str(" AND 1 = 0"),
     }
     for clause in &q.clauses {
@@ -258,6 +276,36 @@ fn build_where(q: &SearchQuery) -> Built {
 const INSERT_CHUNK: usize = 64;
 
 impl Tx<'_> {
+    /// Is a stored resource within a visibility?
+    pub fn is_visible(&mut self, v: &Visibility, row: &ResourceRow) -> Result<bool, StoreError> {
+        match v {
+            Visibility::All => Ok(true),
+            Visibility::Nothing => Ok(false),
+            Visibility::Facility(f) => Ok(row.owner_facility.as_deref() == Some(f.as_str())),
+            Visibility::RegisteredWith(practitioner) => {
+                let patient = if row.rtype == "Patient" {
+                    Some(row.id.as_str())
+                } else {
+                    row.subject_ref
+                        .as_deref()
+                        .and_then(|s| s.strip_prefix("Patient/"))
+                };
+                let Some(patient) = patient else {
+                    return Ok(false);
+                };
+                let sql = format!(
+                    "SELECT 1 FROM ({REGISTERED_PATIENT_IDS}) registered WHERE fhir_id = ?"
+                );
+                let found = self.conn().query_opt(
+                    &sql,
+                    crate::args![practitioner.as_str(), patient],
+                    |r| r.i64(0),
+                )?;
+                Ok(found.is_some())
+            }
+        }
+    }
+
     /// Adds the index entries of a resource. SQLite gets one cached single-row statement
     /// per entry (no statement journal, no round trips to save); PostgreSQL gets multi-row
     /// statements (round trips are what costs there).

@@ -74,8 +74,12 @@ async fn metadata_lists_what_is_supported(db: TestDb) {
         .iter()
         .map(|r| r["type"].as_str().unwrap())
         .collect();
-    assert_eq!(types.len(), 11);
+    // 11 stored types and the registry's 3 derived, read-only ones.
+    assert_eq!(types.len(), 14);
     assert!(types.contains(&"MedicationDispense"));
+    for derived in ["EpisodeOfCare", "Consent", "HealthcareService"] {
+        assert!(types.contains(&derived), "{derived}");
+    }
 }
 
 async fn requests_without_a_valid_token_reach_no_data(db: TestDb) {

@@ -2,6 +2,9 @@
 
 mod support;
 
+mod access;
+mod demo;
+mod directory_page;
 mod docs;
 mod fhir_api;
 mod hl7_intake;
@@ -9,6 +12,7 @@ mod hl7v2_codec;
 mod insurer;
 mod jp_core_examples;
 mod mappings;
+mod masters;
 mod robustness;
 mod schemas;
 mod store_contract;

@@ -127,3 +127,37 @@ fn fhir_schema_subset_is_derived_from_the_official_schema() {
         "schemas/fhir/r4-subset.schema.json is out of date; run with KAKARI_REGENERATE_SCHEMAS=1"
     );
 }
+
+/// Asserts that a resource kakari serves validates against the official FHIR R4 JSON
+/// Schema (all types, not only the stored ones); skipped when the corpus is absent.
+pub fn assert_valid_fhir(resource: &Value) {
+    static OFFICIAL: std::sync::OnceLock<Option<Value>> = std::sync::OnceLock::new();
+    let official = OFFICIAL.get_or_init(|| {
+        let path = crate_path("../shared/corpus/fhir-r4/fhir.schema.json");
+        std::fs::read(&path)
+            .ok()
+            .map(|bytes| serde_json::from_slice(&bytes).expect("official schema is JSON"))
+    });
+    let Some(official) = official else {
+        eprintln!("official FHIR schema absent: validation skipped");
+        return;
+    };
+    let rtype = resource["resourceType"].as_str().expect("a resourceType");
+    let schema = json!({
+        "$ref": format!("#/definitions/{rtype}"),
+        "definitions": official["definitions"],
+    });
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft6)
+        .should_validate_formats(false)
+        .build(&schema)
+        .expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(resource)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{rtype} is not valid FHIR R4: {errors:?}\n{resource}"
+    );
+}

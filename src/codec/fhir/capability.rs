@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::ResourceType;
+use super::registry::RegistryType;
 use super::search_params::{COMMON_PARAMS, params_of};
 
 /// The CapabilityStatement served at `GET /fhir/metadata`.
@@ -36,6 +37,23 @@ pub fn statement(base: &str, software_version: &str) -> Value {
             })
         })
         .collect();
+    let derived = RegistryType::ALL.iter().map(|t| {
+        let params: Vec<Value> = t
+            .search_params()
+            .iter()
+            .map(|(name, doc)| {
+                let kind = if *name == "patient" { "reference" } else { "token" };
+                json!({"name": name, "type": kind, "documentation": doc})
+            })
+            .collect();
+        json!({
+            "type": t.as_str(),
+            "documentation": "derived from kakari's registrations, consents and directory; read-only",
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": params
+        })
+    });
+    let resources: Vec<Value> = resources.into_iter().chain(derived).collect();
     json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -69,7 +87,18 @@ mod tests {
     fn lists_every_served_type_with_its_search_parameters() {
         let cs = statement("http://localhost/fhir", "0.1.0");
         let resources = cs["rest"][0]["resource"].as_array().unwrap();
-        assert_eq!(resources.len(), ResourceType::ALL.len());
+        assert_eq!(
+            resources.len(),
+            ResourceType::ALL.len() + RegistryType::ALL.len()
+        );
+        let episode = resources
+            .iter()
+            .find(|r| r["type"] == "EpisodeOfCare")
+            .unwrap();
+        assert_eq!(
+            episode["interaction"],
+            json!([{"code": "read"}, {"code": "search-type"}])
+        );
         let obs = resources
             .iter()
             .find(|r| r["type"] == "Observation")

@@ -7,6 +7,7 @@ pub mod jpcore;
 pub mod json;
 pub mod outcome;
 pub mod path;
+pub mod registry;
 pub mod render;
 pub mod resource_type;
 pub mod schema;

@@ -4,9 +4,10 @@
 pub mod bundle;
 pub mod persist;
 pub mod prepare;
+pub mod registry;
 pub mod rest;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// How the client asked the result of a write to be returned (`Prefer: return=…`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,4 +60,49 @@ impl FhirResponse {
             last_modified: None,
         }
     }
+}
+
+/// Query parameters as a percent-encoded query string.
+pub fn query_string(pairs: &[(String, String)]) -> String {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, NON_ALPHANUMERIC),
+                utf8_percent_encode(v, NON_ALPHANUMERIC)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A page of search results: its canonical parameters (with `_count`), the cursor of
+/// the next page, the total and the resources as (type, id, resource).
+pub struct SearchsetPage {
+    pub params: Vec<(String, String)>,
+    pub next_cursor: Option<String>,
+    pub total: i64,
+    pub entries: Vec<(String, String, Value)>,
+}
+
+/// A `searchset` Bundle with `self` and `next` links.
+pub fn searchset(base: &str, rtype: &str, page: SearchsetPage) -> Value {
+    let self_url = format!("{base}/{rtype}?{}", query_string(&page.params));
+    let mut links = vec![json!({"relation": "self", "url": self_url})];
+    if let Some(next) = page.next_cursor {
+        let mut next_params = page.params.clone();
+        next_params.push(("_cursor".into(), next));
+        links.push(json!({"relation": "next",
+            "url": format!("{base}/{rtype}?{}", query_string(&next_params))}));
+    }
+    let entries: Vec<Value> = page
+        .entries
+        .into_iter()
+        .map(|(t, id, resource)| {
+            json!({"fullUrl": format!("{base}/{t}/{id}"), "resource": resource, "search": {"mode": "match"}})
+        })
+        .collect();
+    json!({"resourceType": "Bundle", "type": "searchset", "total": page.total, "link": links, "entry": entries})
 }

@@ -1,10 +1,10 @@
 //! Create, update, read and search of single resources.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::persist::{self, WriteCtx, Written};
 use super::prepare::{self, Prepared};
-use super::{FhirBody, FhirResponse, ReturnPreference};
+use super::{FhirBody, FhirResponse, ReturnPreference, SearchsetPage, registry, searchset};
 use crate::app::AppState;
 use crate::auth::access;
 use crate::codec::fhir::{ResourceType, json as fhir_json, outcome, resource_type, search_params};
@@ -174,7 +174,7 @@ fn not_found(rtype: ResourceType) -> Problem {
 }
 
 /// Writes the audit rows of a read; the data is released only after they commit.
-async fn audit_read(
+pub(super) async fn audit_read(
     app: &AppState,
     ctx: &Ctx,
     entries: Vec<crate::store::audit::AuditEntry>,
@@ -207,21 +207,27 @@ pub async fn read(
     let found = app
         .store
         .read(move |tx| {
-            let row = tx.resource(&t, &i)?;
-            let patient = match row.as_ref().and_then(|r| r.subject_ref.clone()) {
+            let Some(mut row) = tx.resource(&t, &i)? else {
+                return Ok(None);
+            };
+            if !tx.is_visible(&visibility, &row)? {
+                return Ok(None);
+            }
+            let patient = match row.subject_ref.as_deref() {
                 Some(subject) => match subject.strip_prefix("Patient/") {
                     Some(pid) => tx.patient_by_fhir_id(pid)?,
                     None => None,
                 },
+                None if rtype == ResourceType::Patient => tx.patient_by_fhir_id(&row.id)?,
                 None => None,
             };
-            Ok::<_, Problem>((row, patient))
+            if rtype == ResourceType::Patient {
+                registry::decorate_patient(tx, &mut row)?;
+            }
+            Ok::<_, Problem>(Some((row, patient)))
         })
         .await?;
-    let (row, patient) = found;
-    let row = row
-        .filter(|r| access::visible(&visibility, r))
-        .ok_or_else(|| not_found(rtype))?;
+    let (row, patient) = found.ok_or_else(|| not_found(rtype))?;
     if rtype.is_patient_data() {
         let mut entry = ctx.audit("read");
         entry.resource_type = Some(rtype.as_str().to_owned());
@@ -242,21 +248,6 @@ pub async fn read(
     })
 }
 
-fn query_string(pairs: &[(String, String)]) -> String {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                utf8_percent_encode(k, NON_ALPHANUMERIC),
-                utf8_percent_encode(v, NON_ALPHANUMERIC)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 /// `GET /fhir/{type}?…`: a searchset Bundle with `total` and paging links.
 pub async fn search(
     app: &AppState,
@@ -274,7 +265,18 @@ pub async fn search(
         count: request.count,
         after_pk: request.cursor,
     };
-    let page = app.store.read(move |tx| tx.search(&query)).await?;
+    let page = app
+        .store
+        .read(move |tx| {
+            let mut page = tx.search(&query)?;
+            if rtype == ResourceType::Patient {
+                for row in &mut page.rows {
+                    registry::decorate_patient(tx, row)?;
+                }
+            }
+            Ok::<_, Problem>(page)
+        })
+        .await?;
     if rtype.is_patient_data() && visibility != Visibility::All {
         let mut entry = ctx.audit("search");
         entry.resource_type = Some(rtype.as_str().to_owned());
@@ -287,33 +289,23 @@ pub async fn search(
     }
     let mut params = request.canonical.clone();
     params.push(("_count".into(), request.count.to_string()));
-    let self_url = format!("{base}/{rtype}?{}", query_string(&params));
-    let mut links = vec![json!({"relation": "self", "url": self_url})];
-    if let Some(next) = page.next_after {
-        let mut next_params = params.clone();
-        next_params.push(("_cursor".into(), next.to_string()));
-        links.push(json!({"relation": "next", "url": format!("{base}/{rtype}?{}", query_string(&next_params))}));
-    }
-    let entries: Vec<Value> = page
+    let entries = page
         .rows
-        .iter()
+        .into_iter()
         .map(|row| {
             let resource: Value = serde_json::from_str(&row.body).unwrap_or(Value::Null);
-            json!({
-                "fullUrl": format!("{base}/{}/{}", row.rtype, row.id),
-                "resource": resource,
-                "search": {"mode": "match"}
-            })
+            (row.rtype, row.id, resource)
         })
         .collect();
-    Ok(FhirResponse::json(
-        200,
-        json!({
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": page.total,
-            "link": links,
-            "entry": entries
-        }),
-    ))
+    let bundle = searchset(
+        base,
+        rtype.as_str(),
+        SearchsetPage {
+            params,
+            next_cursor: page.next_after.map(|n| n.to_string()),
+            total: page.total,
+            entries,
+        },
+    );
+    Ok(FhirResponse::json(200, bundle))
 }
