@@ -13,7 +13,7 @@ use crate::service::Ctx;
 pub struct MasterFileView {
     /// The file name (within the masters directory).
     pub file: String,
-    /// `y` (支払基金 医薬品マスター), `hot` (MEDIS HOT), …
+    /// `receipt-drug master` (支払基金 医薬品マスター) or `HOT master` (MEDIS).
     pub kind: String,
     /// Usable rows.
     pub rows: usize,

@@ -64,14 +64,20 @@ impl FhirResponse {
 
 /// Query parameters as a percent-encoded query string.
 pub fn query_string(pairs: &[(String, String)]) -> String {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    /// Everything but RFC 3986 unreserved characters.
+    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
     pairs
         .iter()
         .map(|(k, v)| {
             format!(
                 "{}={}",
-                utf8_percent_encode(k, NON_ALPHANUMERIC),
-                utf8_percent_encode(v, NON_ALPHANUMERIC)
+                utf8_percent_encode(k, COMPONENT),
+                utf8_percent_encode(v, COMPONENT)
             )
         })
         .collect::<Vec<_>>()
