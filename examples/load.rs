@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 #[path = "../benches/support/fhir_data.rs"]
 mod fhir_data;
+#[path = "support/scratch.rs"]
+mod scratch;
 
 struct Args {
     db: String,
@@ -29,7 +31,7 @@ struct Args {
 fn parse_args() -> Args {
     let mut args = Args {
         db: "sqlite".into(),
-        pg_url: "postgres://postgres@127.0.0.1:5432/test".into(),
+        pg_url: scratch::DEFAULT_PG_URL.into(),
         seconds: 20,
         concurrency: 8,
         patients: 10,
@@ -56,47 +58,12 @@ fn parse_args() -> Args {
     args
 }
 
-fn database_url(args: &Args) -> (String, Option<tempfile::TempDir>, Option<String>) {
-    match args.db.as_str() {
-        "sqlite" => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let url = format!("sqlite://{}", dir.path().join("load.db").display());
-            (url, Some(dir), None)
-        }
-        "postgres" => {
-            let schema = format!("load_{}", std::process::id());
-            let mut client = postgres::Client::connect(&args.pg_url, postgres::NoTls)
-                .expect("connect to PostgreSQL");
-            client
-                .batch_execute(&format!(
-                    "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-                ))
-                .expect("create schema");
-            let sep = if args.pg_url.contains('?') { '&' } else { '?' };
-            (
-                format!("{}{sep}options=-c%20search_path%3D{schema}", args.pg_url),
-                None,
-                Some(schema),
-            )
-        }
-        other => panic!("--db must be sqlite or postgres, not {other}"),
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
 fn main() {
     let args = parse_args();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let (url, _dir, schema) = database_url(&args);
+    let db = scratch::ScratchDb::create(&args.db, &args.pg_url, "load");
     let config = kakari::config::Config {
-        database_url: url,
+        database_url: db.url.clone(),
         admin_token: Some("load-admin-token".into()),
         workers: args.workers,
         db_pool_size: 16,
@@ -192,16 +159,12 @@ fn main() {
         );
         println!(
             "latency per bundle: p50={:.1}ms p95={:.1}ms p99={:.1}ms max={:.1}ms",
-            percentile(&latencies, 50.0).as_secs_f64() * 1e3,
-            percentile(&latencies, 95.0).as_secs_f64() * 1e3,
-            percentile(&latencies, 99.0).as_secs_f64() * 1e3,
+            scratch::percentile_ms(&latencies, 50.0),
+            scratch::percentile_ms(&latencies, 95.0),
+            scratch::percentile_ms(&latencies, 99.0),
             latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
         );
     });
     state.store.shutdown();
-    if let Some(schema) = schema
-        && let Ok(mut client) = postgres::Client::connect(&args.pg_url, postgres::NoTls)
-    {
-        let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-    }
+    drop(db);
 }

@@ -27,11 +27,13 @@ pub struct LabFeedItem {
 pub const MAX_PAGE: i64 = 10_000;
 
 /// The permission filter shared by every feed query: the caller's members, registered,
-/// consenting. `?` parameters: insurer number, then the query's own.
+/// consenting. `?` parameters: insurer number twice, then the query's own. The walk goes
+/// along the index on (`feed_insurer`, `feed_seq`), so a page reads only the caller's part
+/// of the feed; the person's own insurer is checked again on the join.
 const PERMITTED: &str = "
     FROM lab_results l
     JOIN persons p ON p.pk = COALESCE(l.person_pk, (SELECT pt.person_pk FROM patients pt WHERE pt.pk = l.patient_pk))
-    WHERE p.insurer = ?
+    WHERE l.feed_insurer = ? AND p.insurer = ?
       AND l.feed_seq IS NOT NULL
       AND EXISTS (SELECT 1 FROM registrations r WHERE r.person_pk = p.pk AND r.ended_at IS NULL)
       AND (SELECT c.insurer_programs FROM consents c WHERE c.person_pk = p.pk ORDER BY c.id DESC LIMIT 1) = 1";
@@ -117,10 +119,11 @@ impl Tx<'_> {
         let sql = format!(
             "SELECT l.feed_seq, p.pk{PERMITTED} AND l.feed_seq > ? ORDER BY l.feed_seq LIMIT ?"
         );
-        self.conn()
-            .query(&sql, args![insurer, after, limit.clamp(1, MAX_PAGE)], |r| {
-                Ok((r.i64(0)?, r.i64(1)?))
-            })
+        self.conn().query(
+            &sql,
+            args![insurer, insurer, after, limit.clamp(1, MAX_PAGE)],
+            |r| Ok((r.i64(0)?, r.i64(1)?)),
+        )
     }
 
     /// The full results with numbers in `(after, upto]`, at most `limit`, in feed order.
@@ -136,7 +139,7 @@ impl Tx<'_> {
         );
         self.conn().query(
             &sql,
-            args![insurer, after, upto, limit.clamp(1, MAX_PAGE)],
+            args![insurer, insurer, after, upto, limit.clamp(1, MAX_PAGE)],
             item,
         )
     }

@@ -225,7 +225,7 @@ impl Tx<'_> {
         )?;
         self.conn()
             .execute("DELETE FROM patients WHERE pk = ?", args![from])?;
-        Ok(())
+        self.refresh_feed_insurer(into)
     }
 
     pub fn link_patient(&mut self, patient_pk: i64, person_pk: i64) -> Result<(), StoreError> {
@@ -233,7 +233,7 @@ impl Tx<'_> {
             "UPDATE patients SET person_pk = ? WHERE pk = ?",
             args![person_pk, patient_pk],
         )?;
-        Ok(())
+        self.refresh_feed_insurer(patient_pk)
     }
 
     /// Demographics a patient row knows (for resolving family cards).

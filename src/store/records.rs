@@ -36,6 +36,12 @@ const DERIVED: &[&str] = &[
     "allergies",
 ];
 
+/// The insurer of the person a `lab_results` row belongs to (directly, or through its
+/// patient's link), for `lab_results.feed_insurer`.
+const FEED_INSURER: &str =
+    "(SELECT p.insurer FROM persons p WHERE p.pk = COALESCE(lab_results.person_pk,
+    (SELECT pt.person_pk FROM patients pt WHERE pt.pk = lab_results.patient_pk)))";
+
 impl Tx<'_> {
     /// Removes every record derived from a resource (before its new version's records go in).
     pub fn delete_records_of_resource(&mut self, resource_pk: i64) -> Result<(), StoreError> {
@@ -208,6 +214,18 @@ impl Tx<'_> {
         Ok(pk)
     }
 
+    /// Points the feed rows of a patient at the insurer of the person it is (now) linked to.
+    pub(crate) fn refresh_feed_insurer(&mut self, patient_pk: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            &format!(
+                "UPDATE lab_results SET feed_insurer = {FEED_INSURER}
+                 WHERE patient_pk = ? AND person_pk IS NULL AND feed_seq IS NOT NULL"
+            ),
+            args![patient_pk],
+        )?;
+        Ok(())
+    }
+
     /// Numbers lab results into the feed in commit order. The counter row is updated (and,
     /// on PostgreSQL, row-locked until commit) at the very end of each unit of work, so a
     /// unit that commits later always gets higher numbers: a reader that has seen number
@@ -229,7 +247,7 @@ impl Tx<'_> {
         let first = last - n + 1;
         for (i, pk) in pks.iter().enumerate() {
             self.conn().execute(
-                "UPDATE lab_results SET feed_seq = ? WHERE pk = ?",
+                &format!("UPDATE lab_results SET feed_seq = ?, feed_insurer = {FEED_INSURER} WHERE pk = ?"),
                 args![first + i as i64, *pk],
             )?;
         }

@@ -135,6 +135,7 @@ on_both_databases_async!(
     claims_are_imported_for_own_members_once,
     checkups_are_imported_and_linked,
     the_pull_returns_exactly_the_permitted_results,
+    results_sent_before_the_member_id_are_pulled_once_the_patient_is_linked,
     the_cursor_is_gap_free_under_concurrent_writers,
 );
 
@@ -402,6 +403,42 @@ async fn the_pull_returns_exactly_the_permitted_results(db: TestDb) {
     assert_eq!(status, 400);
     let resp = w.app.get(&w.emr, "/insurer/lab-results").await;
     assert_eq!(resp.status(), 403);
+}
+
+async fn results_sent_before_the_member_id_are_pulled_once_the_patient_is_linked(db: TestDb) {
+    let w = world(db).await;
+    let member = "06139463:1:2001:01";
+    // The clinic sends results for a patient whose insurance card it has not seen yet.
+    let mut early = lab_bundle("p-late", member, &["6.20"], "2026-09-01");
+    early["entry"][0]["resource"]["identifier"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(1);
+    let resp = w.app.post_fhir(&w.emr, "/fhir", &early).await;
+    assert_eq!(resp.status(), 200);
+    register(&w, member, true).await;
+    let (_, _, body) = pull(&w, "", "csv", 100).await;
+    assert!(csv_values(&body).is_empty(), "no person known yet");
+    // The card arrives: the patient is linked to the member, and its results are fed.
+    let resp = w
+        .app
+        .post_fhir(
+            &w.emr,
+            "/fhir",
+            &lab_bundle("p-late", member, &["6.40"], "2026-10-01"),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let (_, cursor, body) = pull(&w, "", "csv", 100).await;
+    assert_eq!(
+        csv_values(&body),
+        vec![
+            (member.to_owned(), "6.20".to_owned()),
+            (member.to_owned(), "6.40".to_owned())
+        ]
+    );
+    let (_, _, body) = pull(&w, &cursor, "csv", 100).await;
+    assert!(csv_values(&body).is_empty(), "each result exactly once");
 }
 
 async fn the_cursor_is_gap_free_under_concurrent_writers(db: TestDb) {
