@@ -76,6 +76,16 @@ impl FileReport {
         }
     }
 
+    /// A file read and converted into `records` records, with its warnings.
+    pub fn accepted(path: String, records: usize, warnings: Vec<String>) -> Self {
+        Self {
+            mapped: Some(true),
+            records,
+            warnings,
+            ..Self::bare(path, "accepted")
+        }
+    }
+
     /// A file not read, for `reason`.
     pub fn skipped(path: String, reason: &str) -> Self {
         Self {
