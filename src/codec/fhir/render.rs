@@ -40,10 +40,24 @@ fn number(d: &Decimal) -> Value {
     serde_json::from_str::<Number>(d.as_str()).map_or(Value::Null, Value::Number)
 }
 
+/// Text as a FHIR `string` allows it: whitespace other than space, tab, CR and LF (the
+/// ideographic space `U+3000` of Japanese names, for one) becomes a space.
+pub fn fhir_text(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_whitespace() && !matches!(c, ' ' | '\t' | '\r' | '\n') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 fn coding(system: &str, code: &str, display: Option<&str>) -> Value {
     let mut c = json!({"system": system, "code": code});
     if let Some(d) = display {
-        c["display"] = json!(d);
+        c["display"] = json!(fhir_text(d));
     }
     c
 }
@@ -74,7 +88,7 @@ fn concept(codings: &[Coding], text: Option<&str>) -> Value {
         c.insert("coding".into(), Value::Array(list));
     }
     if let Some(t) = text.filter(|t| !t.is_empty()) {
-        c.insert("text".into(), json!(t));
+        c.insert("text".into(), json!(fhir_text(t)));
     }
     Value::Object(c)
 }
@@ -160,7 +174,7 @@ pub fn lab_observation(id: &str, patient_id: &str, result: &LabResult) -> Value 
         .collect();
     let mut code = json!({"coding": codings});
     if let Some(name) = &result.name {
-        code["text"] = json!(name);
+        code["text"] = json!(fhir_text(name));
     }
     o.insert("code".into(), code);
     o.insert(
@@ -206,7 +220,7 @@ pub fn lab_observation(id: &str, patient_id: &str, result: &LabResult) -> Value 
             );
         }
         LabValue::Text(t) => {
-            o.insert("valueString".into(), json!(t));
+            o.insert("valueString".into(), json!(fhir_text(t)));
         }
         LabValue::Absent { reason } => {
             o.insert(
@@ -289,7 +303,7 @@ pub fn patient(id: &str, facts: &PatientFacts<'_>) -> Value {
                         "valueCode": representation
                     }],
                     "use": "official",
-                    "text": n
+                    "text": fhir_text(n)
                 })
             })
         })
@@ -314,7 +328,7 @@ pub fn organization(id: &str, code: &InstitutionCode, name: Option<&str>) -> Val
         json!([{"system": id_system::INSTITUTION, "value": code.as_str()}]),
     );
     if let Some(n) = name.filter(|n| !n.is_empty()) {
-        o.insert("name".into(), json!(n));
+        o.insert("name".into(), json!(fhir_text(n)));
     }
     Value::Object(o)
 }
@@ -362,7 +376,7 @@ fn dosage(m: &MedicationRecord) -> Option<Value> {
         d.insert("extension".into(), Value::Array(extension));
     }
     if let Some(t) = m.usage_text.as_deref().filter(|t| !t.is_empty()) {
-        d.insert("text".into(), json!(t));
+        d.insert("text".into(), json!(fhir_text(t)));
     }
     if let Some(u) = &m.usage {
         d.insert(
@@ -421,7 +435,7 @@ fn medication_identifiers(m: &MedicationRecord) -> Option<Value> {
 /// Who acted: the practitioner as the source named them, else the organization.
 fn actor(m: &MedicationRecord, organization: Option<&str>) -> Option<Value> {
     match (&m.prescriber, organization) {
-        (Some(p), _) if !p.is_empty() => Some(json!({"display": p})),
+        (Some(p), _) if !p.is_empty() => Some(json!({"display": fhir_text(p)})),
         (_, Some(o)) => Some(reference(o)),
         _ => None,
     }
@@ -596,7 +610,7 @@ pub fn medication(
             }
             let mut d = Map::new();
             if let Some(t) = m.usage_text.as_deref().filter(|t| !t.is_empty()) {
-                d.insert("text".into(), json!(t));
+                d.insert("text".into(), json!(fhir_text(t)));
             }
             if let Some(Some(route)) = dosage.as_ref().map(|v| v.get("route")) {
                 d.insert("route".into(), route.clone());
