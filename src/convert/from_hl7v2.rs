@@ -87,7 +87,7 @@ fn messages(path: &str, bytes: &[u8], facility: &InstitutionCode, items: &mut Ve
         };
         items.push(Item::Decoded {
             path: name,
-            incoming,
+            incoming: Box::new(incoming),
         });
     }
 }

@@ -29,7 +29,10 @@ pub fn read(
                 let mut incoming = prepare_file(&path, bytes, facility);
                 // The raw bytes are not needed once decoded; keep memory to the records.
                 incoming.raw = Vec::new();
-                Item::Decoded { path, incoming }
+                Item::Decoded {
+                    path,
+                    incoming: Box::new(incoming),
+                }
             }
             Entry::Refused { path, issue } => Item::Reported(FileReport::rejected(path, &issue)),
             Entry::Skipped { path, reason } => Item::Reported(FileReport::skipped(path, reason)),

@@ -16,7 +16,10 @@ use crate::service::ssmix2::{FileReport, report_of};
 
 /// A file or message of the input, decoded or already reported.
 pub enum Item {
-    Decoded { path: String, incoming: Incoming },
+    Decoded {
+        path: String,
+        incoming: Box<Incoming>,
+    },
     Reported(FileReport),
 }
 
