@@ -1,4 +1,4 @@
-//! The command line: `kakari serve | demo | migrate | client …`.
+//! The command line: `kakari serve | demo | migrate | client … | convert …`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +35,8 @@ pub enum Command {
     /// Manage API clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Convert offline between SS-MIX2, HL7 v2, UKE, 特定健診 and FHIR / CSV (no database).
+    Convert(crate::convert::ConvertArgs),
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +96,10 @@ fn open_store(config: &Config) -> Result<Store, crate::store::StoreError> {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
+    // Offline conversion needs no configuration, database or logging set-up.
+    if let Command::Convert(args) = &cli.command {
+        return crate::convert::run(args);
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => return fail(e),
@@ -128,6 +134,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Err(e) => fail(e),
         },
         Command::Client(command) => actix_web::rt::System::new().block_on(client(config, command)),
+        Command::Convert(args) => crate::convert::run(&args),
     }
 }
 

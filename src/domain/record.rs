@@ -1,6 +1,7 @@
 //! A clinical record of any kind, as codecs produce them and the store keeps them.
 
 use super::clinical::{Allergy, Condition};
+use super::identifiers::InstitutionCode;
 use super::lab::LabResult;
 use super::medication::MedicationRecord;
 use super::person::SubjectRef;
@@ -21,6 +22,16 @@ impl ClinicalRecord {
             Self::Lab(l) => &l.subject,
             Self::Condition(c) => &c.subject,
             Self::Allergy(a) => &a.subject,
+        }
+    }
+
+    /// The institution the record comes from, when the source says.
+    pub fn facility(&self) -> Option<&InstitutionCode> {
+        match self {
+            Self::Medication(m) => m.facility.as_ref(),
+            Self::Lab(l) => l.facility.as_ref(),
+            Self::Condition(c) => c.facility.as_ref(),
+            Self::Allergy(a) => a.facility.as_ref(),
         }
     }
 

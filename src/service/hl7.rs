@@ -63,23 +63,7 @@ pub async fn receive(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<Hl7Reply,
             origin: None,
         }]
     } else {
-        received
-            .iter()
-            .map(|r| match &r.outcome {
-                Ok((_, mapped)) => Incoming {
-                    raw: r.bytes.to_vec(),
-                    mapped: Some(mapped.clone()),
-                    issues: Vec::new(),
-                    origin: None,
-                },
-                Err(rejected) => Incoming {
-                    raw: r.bytes.to_vec(),
-                    mapped: None,
-                    issues: rejected.issues.clone(),
-                    origin: None,
-                },
-            })
-            .collect()
+        received.iter().map(Incoming::from_received).collect()
     };
     let ctx2 = ctx.clone();
     let received_at = now_millis();

@@ -274,10 +274,7 @@ impl Encoder {
                         out.push(b',');
                     }
                     *first = false;
-                    let rtype = resource["resourceType"].as_str().unwrap_or("").to_owned();
-                    let id = resource["id"].as_str().unwrap_or("").to_owned();
-                    let entry = json!({"fullUrl": format!("urn:kakari:{rtype}/{id}"), "resource": resource});
-                    out.extend(entry.to_string().into_bytes());
+                    out.extend(render::bundle_entry(resource).to_string().into_bytes());
                 }
             }
         }
@@ -360,15 +357,11 @@ fn tokutei_archive(
         all.extend(batch);
     }
     // One document per person and exam date.
-    let mut groups: BTreeMap<(i64, time::Date), Vec<&LabFeedItem>> = BTreeMap::new();
-    let mut undated = 0usize;
+    let mut people: BTreeMap<i64, Vec<&LabFeedItem>> = BTreeMap::new();
     for item in &all {
-        match item.result.effective.and_then(|e| e.date()) {
-            Some(day) => groups.entry((item.person.pk, day)).or_default().push(item),
-            None => undated += 1,
-        }
+        people.entry(item.person.pk).or_default().push(item);
     }
-    for ((_, day), group) in groups {
+    for group in people.values() {
         let person = &group[0].person;
         let Ok(member) = MemberId::parse(&person.member_key) else {
             continue;
@@ -384,16 +377,7 @@ fn tokutei_archive(
             name_kana: None,
         };
         let results: Vec<_> = group.iter().map(|i| i.result.clone()).collect();
-        let performer = group.iter().find_map(|i| i.result.facility.clone());
-        writer.add(&tokutei::CheckupRecord {
-            member: &member,
-            demographics: &demographics,
-            exam_date: day,
-            performer: performer.as_ref(),
-            results: &results,
-        })?;
+        writer.add_person(&member, &demographics, &results)?;
     }
-    let mut archive = writer.finish()?;
-    archive.report.without_code += undated;
-    Ok(archive)
+    writer.finish()
 }

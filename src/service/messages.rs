@@ -49,6 +49,51 @@ pub struct Incoming {
     pub origin: Option<StorageOrigin>,
 }
 
+impl Incoming {
+    /// A message of an HL7 v2 body as read by `hl7v2::receive` (not from a storage tree).
+    pub fn from_received(received: &crate::codec::hl7v2::Received<'_>) -> Self {
+        let (mapped, issues) = match &received.outcome {
+            Ok((_, mapped)) => (Some(mapped.clone()), Vec::new()),
+            Err(rejected) => (None, rejected.issues.clone()),
+        };
+        Self {
+            raw: received.bytes.to_vec(),
+            mapped,
+            issues,
+            origin: None,
+        }
+    }
+
+    /// Whom the records are about: the storage path's patient id wins over PID-3 for
+    /// SS-MIX2 files.
+    pub fn subject(&self) -> Option<SubjectRef> {
+        let mapped = self.mapped.as_ref()?;
+        match (&self.origin, &mapped.subject) {
+            (Some(origin), Some(SubjectRef::Local { facility, .. })) => Some(SubjectRef::Local {
+                facility: facility.clone(),
+                local_id: origin.patient_id.clone(),
+            }),
+            (_, subject) => subject.clone(),
+        }
+    }
+
+    /// The key a message is recognised by when it arrives again: the SS-MIX2 file name,
+    /// else the sender (MSH-3, MSH-4) and MSH-10.
+    pub fn dedup_key(&self) -> Option<String> {
+        match (&self.origin, &self.mapped) {
+            (Some(origin), _) => Some(format!("ssmix2|{}", origin.file_name)),
+            (None, Some(mapped)) => {
+                let header = &mapped.header;
+                Some(format!(
+                    "hl7|{}|{}|{}",
+                    header.sending_application, header.sending_facility, header.control_id
+                ))
+            }
+            (None, None) => None,
+        }
+    }
+}
+
 /// What happened to a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
@@ -129,7 +174,7 @@ pub fn store(
 
     // An invalidation file withdraws the record it names; it is not current data.
     if let Some(origin) = incoming.origin.as_ref().filter(|o| !o.valid) {
-        let key = format!("ssmix2|{}", origin.file_name);
+        let key = incoming.dedup_key().unwrap_or_default();
         if let KeyClaim::Seen { .. } = tx.claim_key(&scope, &key)? {
             return Ok(Disposition::Duplicate);
         }
@@ -172,13 +217,7 @@ pub fn store(
         return Ok(Disposition::Error);
     }
 
-    let key = match &incoming.origin {
-        Some(origin) => format!("ssmix2|{}", origin.file_name),
-        None => format!(
-            "hl7|{}|{}|{}",
-            header.sending_application, header.sending_facility, header.control_id
-        ),
-    };
+    let key = incoming.dedup_key().unwrap_or_default();
     if let KeyClaim::Seen { .. } = tx.claim_key(&scope, &key)? {
         return Ok(Disposition::Duplicate);
     }
@@ -198,13 +237,7 @@ pub fn store(
     )?;
 
     // The patient: the storage path's id wins over PID-3 for SS-MIX2 files.
-    let subject = match (&incoming.origin, &mapped.subject) {
-        (Some(origin), Some(SubjectRef::Local { facility, .. })) => Some(SubjectRef::Local {
-            facility: facility.clone(),
-            local_id: origin.patient_id.clone(),
-        }),
-        (_, subject) => subject.clone(),
-    };
+    let subject = incoming.subject();
     let demographics = mapped
         .patient
         .as_ref()

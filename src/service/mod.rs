@@ -17,6 +17,7 @@ pub mod messages;
 pub mod registration;
 pub mod report;
 pub mod ssmix2;
+pub mod storage_tree;
 
 use sha2::{Digest, Sha256};
 

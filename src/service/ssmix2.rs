@@ -4,13 +4,11 @@
 //! entry; files are decoded, checked against the storage rules, and stored in chunks (one
 //! unit of work per chunk, a savepoint per file), and the per-file report is streamed out
 //! as each chunk commits. Memory is bounded by the chunk size, whatever the archive size.
-//!
-//! Refused outright: absolute or `..` paths, links and devices, entries larger than
-//! `MAX_ENTRY_BYTES`, compression ratios above `MAX_RATIO` (zip bombs), more than
-//! `MAX_ENTRIES` entries, more than `MAX_TOTAL_BYTES` decompressed in all.
+//! The archive is walked by `storage_tree` (limits and refusals are described there);
+//! `prepare_file` and the report vocabulary are shared with `kakari convert`.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek};
+use std::io::{Read, Seek};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -26,12 +24,9 @@ use crate::domain::datetime::now_millis;
 use crate::error::{ErrorCode, Issue, Problem};
 use crate::service::Ctx;
 use crate::service::messages::{self, Disposition, Incoming, StorageOrigin};
+use crate::service::storage_tree::{ArchiveKind, Entry, sniff, walk_archive};
 use crate::telemetry;
 
-pub const MAX_ENTRY_BYTES: u64 = 16 * 1024 * 1024;
-pub const MAX_RATIO: u64 = 200;
-pub const MAX_ENTRIES: usize = 5_000_000;
-pub const MAX_TOTAL_BYTES: u64 = 256 * 1024 * 1024 * 1024;
 /// Files per unit of work.
 const CHUNK: usize = 256;
 
@@ -57,6 +52,49 @@ pub struct FileReport {
     pub warnings: Vec<String>,
 }
 
+impl FileReport {
+    fn bare(path: String, status: &str) -> Self {
+        Self {
+            path,
+            status: status.into(),
+            mapped: None,
+            records: 0,
+            code: None,
+            location: None,
+            message: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// A file refused for `issue`.
+    pub fn rejected(path: String, issue: &Issue) -> Self {
+        Self {
+            code: Some(issue.code.as_str().into()),
+            location: Some(issue.location.clone()),
+            message: Some(issue.message.clone()),
+            ..Self::bare(path, "rejected")
+        }
+    }
+
+    /// A file read and converted into `records` records, with its warnings.
+    pub fn accepted(path: String, records: usize, warnings: Vec<String>) -> Self {
+        Self {
+            mapped: Some(true),
+            records,
+            warnings,
+            ..Self::bare(path, "accepted")
+        }
+    }
+
+    /// A file not read, for `reason`.
+    pub fn skipped(path: String, reason: &str) -> Self {
+        Self {
+            message: Some(reason.into()),
+            ..Self::bare(path, "skipped")
+        }
+    }
+}
+
 /// Totals of an import.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
 pub struct ImportSummary {
@@ -70,7 +108,8 @@ pub struct ImportSummary {
 }
 
 impl ImportSummary {
-    fn add(&mut self, f: &FileReport) {
+    /// Counts one file's report.
+    pub fn add(&mut self, f: &FileReport) {
         self.files += 1;
         self.records += f.records as u64;
         match f.status.as_str() {
@@ -81,200 +120,6 @@ impl ImportSummary {
             _ => self.rejected += 1,
         }
     }
-}
-
-/// The archive kinds read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArchiveKind {
-    Zip,
-    Tar,
-    TarGz,
-}
-
-/// Recognises an archive by its first bytes.
-pub fn sniff(head: &[u8]) -> Option<ArchiveKind> {
-    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
-        Some(ArchiveKind::Zip)
-    } else if head.starts_with(&[0x1f, 0x8b]) {
-        Some(ArchiveKind::TarGz)
-    } else if head.get(257..262) == Some(b"ustar") {
-        Some(ArchiveKind::Tar)
-    } else {
-        None
-    }
-}
-
-fn refused(code: ErrorCode, message: &str) -> Problem {
-    Problem::new(code, "archive", message)
-}
-
-/// A file taken from the archive, or why it was not.
-enum Entry {
-    File { path: String, bytes: Vec<u8> },
-    Refused { path: String, issue: Issue },
-    Skipped { path: String, reason: &'static str },
-}
-
-/// Checks an entry name: relative, no `..`, no drive letters or NULs. Returns it with `/`.
-fn safe_name(name: &str) -> Result<String, &'static str> {
-    let unified = name.replace('\\', "/");
-    if unified.starts_with('/') || unified.contains('\0') || unified.get(1..2) == Some(":") {
-        return Err("absolute path");
-    }
-    if unified.split('/').any(|c| c == "..") {
-        return Err("path leaves the archive (..)");
-    }
-    Ok(unified)
-}
-
-fn is_noise(path: &str) -> bool {
-    path.split('/')
-        .any(|c| c.starts_with('.') || c == "__MACOSX" || c.eq_ignore_ascii_case("Thumbs.db"))
-}
-
-/// Reads an entry's bytes up to the cap.
-fn read_capped(reader: &mut dyn Read, declared: u64) -> Result<Vec<u8>, &'static str> {
-    if declared > MAX_ENTRY_BYTES {
-        return Err("entry larger than the per-file limit");
-    }
-    let mut bytes = Vec::with_capacity(declared.min(MAX_ENTRY_BYTES) as usize);
-    reader
-        .take(MAX_ENTRY_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|_| "entry data cannot be read")?;
-    if bytes.len() as u64 > MAX_ENTRY_BYTES {
-        return Err("entry larger than the per-file limit");
-    }
-    Ok(bytes)
-}
-
-fn unsafe_entry(path: String, why: &str) -> Entry {
-    Entry::Refused {
-        path,
-        issue: Issue::error(ErrorCode::ArchiveUnsafeEntry, "archive entry", why),
-    }
-}
-
-/// Walks the archive, handing each entry to `sink`; stops on a refusal of the whole archive.
-fn walk(file: File, kind: ArchiveKind, sink: &mut dyn FnMut(Entry) -> bool) -> Result<(), Problem> {
-    let mut total: u64 = 0;
-    let mut count: usize = 0;
-    let mut account = |size: u64| -> Result<(), Problem> {
-        count += 1;
-        total = total.saturating_add(size);
-        if count > MAX_ENTRIES {
-            return Err(refused(ErrorCode::ArchiveLimit, "too many entries"));
-        }
-        if total > MAX_TOTAL_BYTES {
-            return Err(refused(
-                ErrorCode::ArchiveLimit,
-                "too many bytes once decompressed",
-            ));
-        }
-        Ok(())
-    };
-    match kind {
-        ArchiveKind::Zip => {
-            let mut zip = zip::ZipArchive::new(BufReader::new(file))
-                .map_err(|_| refused(ErrorCode::ArchiveInvalid, "not a readable zip archive"))?;
-            for i in 0..zip.len() {
-                let mut entry = match zip.by_index(i) {
-                    Ok(e) => e,
-                    Err(_) => {
-                        if !sink(unsafe_entry(
-                            format!("entry {i}"),
-                            "entry cannot be read (encrypted or unsupported method)",
-                        )) {
-                            return Ok(());
-                        }
-                        continue;
-                    }
-                };
-                let raw_name = String::from_utf8_lossy(entry.name_raw()).into_owned();
-                if entry.is_dir() {
-                    continue;
-                }
-                let path = match safe_name(&raw_name) {
-                    Ok(p) => p,
-                    Err(why) => {
-                        if !sink(unsafe_entry(raw_name, why)) {
-                            return Ok(());
-                        }
-                        continue;
-                    }
-                };
-                account(entry.size())?;
-                let out = if entry.is_symlink() {
-                    unsafe_entry(path, "links are refused")
-                } else if entry.compressed_size() > 0
-                    && entry.size() / entry.compressed_size().max(1) > MAX_RATIO
-                {
-                    unsafe_entry(path, "compression ratio too high (zip bomb)")
-                } else if is_noise(&path) {
-                    Entry::Skipped {
-                        path,
-                        reason: "not a storage file (hidden or system file)",
-                    }
-                } else {
-                    let declared = entry.size();
-                    match read_capped(&mut entry, declared) {
-                        Ok(bytes) => Entry::File { path, bytes },
-                        Err(why) => unsafe_entry(path, why),
-                    }
-                };
-                if !sink(out) {
-                    return Ok(());
-                }
-            }
-        }
-        ArchiveKind::Tar | ArchiveKind::TarGz => {
-            let reader: Box<dyn Read> = match kind {
-                ArchiveKind::TarGz => Box::new(flate2::read::GzDecoder::new(BufReader::new(file))),
-                _ => Box::new(BufReader::new(file)),
-            };
-            let mut archive = tar::Archive::new(reader);
-            let entries = archive
-                .entries()
-                .map_err(|_| refused(ErrorCode::ArchiveInvalid, "not a readable tar archive"))?;
-            for entry in entries {
-                let mut entry =
-                    entry.map_err(|_| refused(ErrorCode::ArchiveInvalid, "damaged tar archive"))?;
-                let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-                let kind = entry.header().entry_type();
-                if kind.is_dir() {
-                    continue;
-                }
-                let path = match safe_name(&raw_name) {
-                    Ok(p) => p,
-                    Err(why) => {
-                        if !sink(unsafe_entry(raw_name, why)) {
-                            return Ok(());
-                        }
-                        continue;
-                    }
-                };
-                let size = entry.header().size().unwrap_or(u64::MAX);
-                account(size.min(MAX_ENTRY_BYTES + 1))?;
-                let out = if !kind.is_file() {
-                    unsafe_entry(path, "links, devices and special files are refused")
-                } else if is_noise(&path) {
-                    Entry::Skipped {
-                        path,
-                        reason: "not a storage file (hidden or system file)",
-                    }
-                } else {
-                    match read_capped(&mut entry, size) {
-                        Ok(bytes) => Entry::File { path, bytes },
-                        Err(why) => unsafe_entry(path, why),
-                    }
-                };
-                if !sink(out) {
-                    return Ok(());
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The storage-relative path: the last six components
@@ -329,7 +174,8 @@ pub fn prepare_file(path: &str, bytes: Vec<u8>, facility: &InstitutionCode) -> I
     }
 }
 
-fn report_of(
+/// The report of one file from its decoding and what became of it.
+pub fn report_of(
     path: String,
     incoming: &Incoming,
     outcome: Result<Disposition, Problem>,
@@ -345,16 +191,7 @@ fn report_of(
         .filter(|i| !i.is_error())
         .map(|i| format!("{} at {}", i.code, i.location))
         .collect();
-    let mut report = FileReport {
-        path,
-        status: String::new(),
-        mapped: None,
-        records: 0,
-        code: None,
-        location: None,
-        message: None,
-        warnings: Vec::new(),
-    };
+    let mut report = FileReport::bare(path, "");
     match outcome {
         Ok(Disposition::Accepted { records, mapped }) => {
             report.status = "accepted".into();
@@ -463,33 +300,15 @@ pub fn run(
     };
     let mut chunk: Vec<(String, Incoming)> = Vec::with_capacity(CHUNK);
     let mut failure: Option<Problem> = None;
-    let walked = walk(file, kind, &mut |entry| {
+    let walked = walk_archive(file, kind, &mut |entry| {
         let direct = match entry {
             Entry::File { path, bytes } => {
                 let incoming = prepare_file(&path, bytes, &facility);
                 chunk.push((path, incoming));
                 None
             }
-            Entry::Refused { path, issue } => Some(FileReport {
-                path,
-                status: "rejected".into(),
-                mapped: None,
-                records: 0,
-                code: Some(issue.code.as_str().into()),
-                location: Some(issue.location),
-                message: Some(issue.message),
-                warnings: Vec::new(),
-            }),
-            Entry::Skipped { path, reason } => Some(FileReport {
-                path,
-                status: "skipped".into(),
-                mapped: None,
-                records: 0,
-                code: None,
-                location: None,
-                message: Some(reason.into()),
-                warnings: Vec::new(),
-            }),
+            Entry::Refused { path, issue } => Some(FileReport::rejected(path, &issue)),
+            Entry::Skipped { path, reason } => Some(FileReport::skipped(path, reason)),
         };
         if let Some(report) = direct
             && !emit(vec![report], &mut summary)
@@ -546,15 +365,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entry_names_are_checked() {
-        assert_eq!(safe_name("a/b/c").unwrap(), "a/b/c");
-        assert_eq!(safe_name("a\\b").unwrap(), "a/b");
-        assert!(safe_name("/etc/passwd").is_err());
-        assert!(safe_name("a/../../x").is_err());
-        assert!(safe_name("C:/x").is_err());
-    }
-
-    #[test]
     fn the_storage_path_is_found_under_a_root_folder() {
         assert_eq!(
             storage_relative("sampleData/999/901/9999013/-/ADT-00/f"),
@@ -564,15 +374,5 @@ mod tests {
             storage_relative("999/901/9999013/-/ADT-00/f"),
             "999/901/9999013/-/ADT-00/f"
         );
-    }
-
-    #[test]
-    fn archives_are_recognised_by_their_bytes() {
-        assert_eq!(sniff(b"PK\x03\x04rest"), Some(ArchiveKind::Zip));
-        assert_eq!(sniff(&[0x1f, 0x8b, 8]), Some(ArchiveKind::TarGz));
-        let mut tar = vec![0u8; 512];
-        tar[257..262].copy_from_slice(b"ustar");
-        assert_eq!(sniff(&tar), Some(ArchiveKind::Tar));
-        assert_eq!(sniff(b"MSH|"), None);
     }
 }

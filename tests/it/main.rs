@@ -3,6 +3,7 @@
 mod support;
 
 mod access;
+mod convert;
 mod demo;
 mod directory_page;
 mod docs;

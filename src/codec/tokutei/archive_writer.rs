@@ -14,6 +14,7 @@
 //! 実施区分 (特定健診). No summary (`su08_V08.xml`) or settlement (`CLAIMS/`) files are
 //! written: they carry checkup fees, which a lab-value export does not have.
 
+use std::collections::BTreeMap;
 use std::io::{Cursor, Write};
 
 use time::Date;
@@ -25,7 +26,7 @@ use super::oid;
 use super::report::ExportReport;
 use super::writer::{CheckupRecord, DocumentContext, write_document_into};
 use super::xml_out::yyyymmdd;
-use crate::domain::{InstitutionCode, InsurerNumber};
+use crate::domain::{Demographics, InstitutionCode, InsurerNumber, LabResult, MemberId};
 use crate::error::{ErrorCode, Problem};
 use crate::mapping::checkup_items::CheckupItems;
 
@@ -211,6 +212,39 @@ impl<'t> ArchiveWriter<'t> {
             .write_all(self.buffer.as_bytes())
             .map_err(zip_failure)?;
         Ok(true)
+    }
+
+    /// Adds one person's results: one document per exam date (the results' effective
+    /// dates, in date order), the performer being the first result's facility. Results
+    /// without a date cannot be placed in a document and are counted with the results
+    /// without code. Returns the number of documents written.
+    pub fn add_person(
+        &mut self,
+        member: &MemberId,
+        demographics: &Demographics,
+        results: &[LabResult],
+    ) -> Result<usize, Problem> {
+        let mut by_date: BTreeMap<Date, Vec<LabResult>> = BTreeMap::new();
+        for result in results {
+            match result.effective.and_then(|e| e.date()) {
+                Some(day) => by_date.entry(day).or_default().push(result.clone()),
+                None => self.report.without_code += 1,
+            }
+        }
+        let mut written = 0;
+        for (day, group) in by_date {
+            let performer = group.iter().find_map(|r| r.facility.clone());
+            if self.add(&CheckupRecord {
+                member,
+                demographics,
+                exam_date: day,
+                performer: performer.as_ref(),
+                results: &group,
+            })? {
+                written += 1;
+            }
+        }
+        Ok(written)
     }
 
     /// Writes the index and closes the archive.

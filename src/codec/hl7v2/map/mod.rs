@@ -22,10 +22,7 @@ mod medication;
 mod patient;
 pub mod values;
 
-use crate::domain::{
-    Allergy, Condition, CoverageLink, Demographics, FhirDateTime, InstitutionCode, LabResult,
-    MedicationRecord, SubjectRef,
-};
+use crate::domain::{CoverageLink, Demographics, FhirDateTime, InstitutionCode, SubjectRef};
 use crate::error::{ErrorCode, Issue};
 
 use super::charset::Charset;
@@ -106,14 +103,8 @@ pub struct PatientInfo {
     pub demographics: Demographics,
 }
 
-/// One canonical record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClinicalRecord {
-    Medication(MedicationRecord),
-    Lab(LabResult),
-    Condition(Condition),
-    Allergy(Allergy),
-}
+/// One canonical record (the domain's own).
+pub use crate::domain::ClinicalRecord;
 
 /// A record with the segment it came from (`RXE[2]`, `OBX[3]`), for provenance.
 #[derive(Debug, Clone, PartialEq)]
