@@ -1,11 +1,10 @@
 //! `GET /insurer/lab-results`: an insurer pulls the lab values of its own members who have
 //! an active registration and consent, in commit order, from an opaque cursor.
 //!
-//! A page is at most `MAX_PAGE` results. The page's numbers and persons are read first and
-//! the export is audited (one row per person) before any value leaves; then the results are
-//! read in batches and streamed out (FHIR and CSV), so memory does not grow with the size
-//! of the result. The `tokutei` ZIP is built for the page (its index must list every
-//! document) and is bounded by the page size.
+//! A page is at most `MAX_PAGE` results, read in one query (so memory is bounded by the
+//! page, never by the feed); the export is audited (one row per person) before any value
+//! leaves; then FHIR and CSV are encoded in chunks onto the response stream. The `tokutei`
+//! ZIP is built for the page (its index must list every document).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,7 +21,6 @@ use crate::codec::{lab_csv, tokutei};
 use crate::domain::{InstitutionCode, InsurerNumber, MemberId, Sex};
 use crate::error::{ErrorCode, Problem};
 use crate::service::Ctx;
-use crate::store::Store;
 use crate::store::lab_feed::{LabFeedItem, MAX_PAGE};
 
 /// The formats an insurer can pull.
@@ -69,7 +67,8 @@ pub struct LabExport {
     pub body: ExportBody,
 }
 
-const BATCH: i64 = 500;
+/// Results encoded per chunk of the response stream.
+const CHUNK: usize = 500;
 pub const DEFAULT_LIMIT: i64 = 1000;
 
 /// The opaque cursor of a feed position.
@@ -124,12 +123,14 @@ pub async fn pull(app: &AppState, ctx: &Ctx, request: PullRequest) -> Result<Lab
     }
     let key = insurer.as_str().to_owned();
     let (k, limit) = (key.clone(), request.limit);
+    // One read of the page (at most MAX_PAGE results, so memory is bounded by the limit,
+    // never by the feed): the audit names exactly the persons whose results are released.
     let page = app
         .store
-        .read(move |tx| tx.lab_feed_page(&k, after, limit))
+        .read(move |tx| tx.lab_feed_next(&k, after, limit))
         .await?;
-    let upto = page.last().map_or(after, |(seq, _)| *seq);
-    let persons: BTreeSet<i64> = page.iter().map(|(_, p)| *p).collect();
+    let upto = page.last().map_or(after, |item| item.seq);
+    let persons: BTreeSet<i64> = page.iter().map(|item| item.person.pk).collect();
     let format = match request.format {
         PullFormat::Fhir => "fhir",
         PullFormat::Csv => "csv",
@@ -156,7 +157,6 @@ pub async fn pull(app: &AppState, ctx: &Ctx, request: PullRequest) -> Result<Lab
     match request.format {
         PullFormat::Csv | PullFormat::Fhir => {
             let (sender, receiver) = mpsc::channel(4);
-            let store = app.store.clone();
             let items = app.checkup_items;
             let fhir = request.format == PullFormat::Fhir;
             let next_link = format!(
@@ -173,7 +173,7 @@ pub async fn pull(app: &AppState, ctx: &Ctx, request: PullRequest) -> Result<Lab
                 } else {
                     Encoder::Csv
                 };
-                stream(store, key, after, upto, encoder, items, sender)
+                stream(&page, encoder, items, sender)
             });
             Ok(LabExport {
                 content_type: if fhir {
@@ -189,7 +189,6 @@ pub async fn pull(app: &AppState, ctx: &Ctx, request: PullRequest) -> Result<Lab
             })
         }
         PullFormat::Tokutei => {
-            let store = app.store.clone();
             let items = app.checkup_items;
             let sender = InstitutionCode::parse(&app.config.institution_code).map_err(|_| {
                 Problem::new(
@@ -199,7 +198,7 @@ pub async fn pull(app: &AppState, ctx: &Ctx, request: PullRequest) -> Result<Lab
                 )
             })?;
             let archive = tokio::task::spawn_blocking(move || {
-                tokutei_archive(&store, &key, after, upto, &insurer, sender, items)
+                tokutei_archive(&page, &insurer, sender, items)
             })
             .await
             .map_err(|_| Problem::bare(ErrorCode::Internal))??;
@@ -288,11 +287,9 @@ impl Encoder {
     }
 }
 
+/// Encodes the page in chunks of `CHUNK` results onto the response stream.
 fn stream(
-    store: Store,
-    insurer: String,
-    after: i64,
-    upto: i64,
+    page: &[LabFeedItem],
     mut encoder: Encoder,
     items: &'static crate::mapping::checkup_items::CheckupItems,
     sender: mpsc::Sender<Result<Bytes, Problem>>,
@@ -303,21 +300,9 @@ fn stream(
     {
         return;
     }
-    let mut position = after;
-    while position < upto {
-        let ins = insurer.clone();
-        let batch =
-            match store.read_blocking(move |tx| tx.lab_feed_items(&ins, position, upto, BATCH)) {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = sender.blocking_send(Err(Problem::from(e)));
-                    return;
-                }
-            };
-        let Some(last) = batch.last() else { break };
-        position = last.seq;
+    for chunk in page.chunks(CHUNK) {
         let mut out = Vec::new();
-        for item in &batch {
+        for item in chunk {
             encoder.item(item, items, &mut out);
         }
         if sender.blocking_send(Ok(Bytes::from(out))).is_err() {
@@ -328,10 +313,7 @@ fn stream(
 }
 
 fn tokutei_archive(
-    store: &Store,
-    insurer_key: &str,
-    after: i64,
-    upto: i64,
+    page: &[LabFeedItem],
     insurer: &InsurerNumber,
     sender: InstitutionCode,
     items: &'static crate::mapping::checkup_items::CheckupItems,
@@ -346,19 +328,9 @@ fn tokutei_archive(
         split: 0,
     };
     let mut writer = tokutei::ArchiveWriter::new(header, items)?;
-    let mut all = Vec::new();
-    let mut position = after;
-    while position < upto {
-        let ins = insurer_key.to_owned();
-        let batch =
-            store.read_blocking(move |tx| tx.lab_feed_items(&ins, position, upto, BATCH))?;
-        let Some(last) = batch.last() else { break };
-        position = last.seq;
-        all.extend(batch);
-    }
     // One document per person and exam date.
     let mut people: BTreeMap<i64, Vec<&LabFeedItem>> = BTreeMap::new();
-    for item in &all {
+    for item in page {
         people.entry(item.person.pk).or_default().push(item);
     }
     for group in people.values() {

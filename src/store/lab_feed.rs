@@ -108,38 +108,20 @@ fn item(r: &super::sql::Row<'_>) -> Result<LabFeedItem, StoreError> {
 }
 
 impl Tx<'_> {
-    /// The numbers and persons of the next page after `after` (what an export will contain,
-    /// for the audit written before it is released).
-    pub fn lab_feed_page(
+    /// The next page of the caller's feed after `after`: at most `limit` results (capped at
+    /// `MAX_PAGE`), in feed order.
+    pub fn lab_feed_next(
         &mut self,
         insurer: &str,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<(i64, i64)>, StoreError> {
+    ) -> Result<Vec<LabFeedItem>, StoreError> {
         let sql = format!(
-            "SELECT l.feed_seq, p.pk{PERMITTED} AND l.feed_seq > ? ORDER BY l.feed_seq LIMIT ?"
+            "SELECT {ITEM_COLUMNS}{PERMITTED} AND l.feed_seq > ? ORDER BY l.feed_seq LIMIT ?"
         );
         self.conn().query(
             &sql,
             args![insurer, insurer, after, limit.clamp(1, MAX_PAGE)],
-            |r| Ok((r.i64(0)?, r.i64(1)?)),
-        )
-    }
-
-    /// The full results with numbers in `(after, upto]`, at most `limit`, in feed order.
-    pub fn lab_feed_items(
-        &mut self,
-        insurer: &str,
-        after: i64,
-        upto: i64,
-        limit: i64,
-    ) -> Result<Vec<LabFeedItem>, StoreError> {
-        let sql = format!(
-            "SELECT {ITEM_COLUMNS}{PERMITTED} AND l.feed_seq > ? AND l.feed_seq <= ? ORDER BY l.feed_seq LIMIT ?"
-        );
-        self.conn().query(
-            &sql,
-            args![insurer, insurer, after, upto, limit.clamp(1, MAX_PAGE)],
             item,
         )
     }
