@@ -26,17 +26,21 @@ pub struct LabFeedItem {
 /// Rows a page may contain at most.
 pub const MAX_PAGE: i64 = 10_000;
 
-/// The permission filter shared by every feed query: the caller's members, registered,
-/// consenting. `?` parameters: insurer number twice, then the query's own. The walk goes
-/// along the index on (`feed_insurer`, `feed_seq`), so a page reads only the caller's part
-/// of the feed; the person's own insurer is checked again on the join.
+/// The permission filter over a window of the caller's feed: its members, registered,
+/// consenting. `?` parameters: insurer number, window start (exclusive), window end
+/// (inclusive), insurer number again, then the query's own. The window is taken from the
+/// index on (`feed_insurer`, `feed_seq`) and materialised before the joins, so both
+/// planners visit only the window's rows (PostgreSQL otherwise misjudges the filter and
+/// hash-joins the whole feed); the person's own insurer is checked again on the join.
 const PERMITTED: &str = "
-    FROM lab_results l
+    FROM window_rows l
     JOIN persons p ON p.pk = COALESCE(l.person_pk, (SELECT pt.person_pk FROM patients pt WHERE pt.pk = l.patient_pk))
-    WHERE l.feed_insurer = ? AND p.insurer = ?
-      AND l.feed_seq IS NOT NULL
+    WHERE p.insurer = ?
       AND EXISTS (SELECT 1 FROM registrations r WHERE r.person_pk = p.pk AND r.ended_at IS NULL)
       AND (SELECT c.insurer_programs FROM consents c WHERE c.person_pk = p.pk ORDER BY c.id DESC LIMIT 1) = 1";
+
+const WINDOW: &str = "WITH window_rows AS MATERIALIZED (
+    SELECT * FROM lab_results WHERE feed_insurer = ? AND feed_seq > ? AND feed_seq <= ?)";
 
 const ITEM_COLUMNS: &str = "l.feed_seq, l.pk, p.pk, p.member_key, p.insurer, p.birth_date, p.sex, l.codes, l.name,
     l.value_kind, l.value_num, l.value_text, l.value_code, l.value_system, l.comparator, l.unit, l.unit_code,
@@ -109,20 +113,39 @@ fn item(r: &super::sql::Row<'_>) -> Result<LabFeedItem, StoreError> {
 
 impl Tx<'_> {
     /// The next page of the caller's feed after `after`: at most `limit` results (capped at
-    /// `MAX_PAGE`), in feed order.
+    /// `MAX_PAGE`), in feed order. Walks the caller's part of the feed in windows (about
+    /// twice what the page still lacks) until the page is full or the feed ends.
     pub fn lab_feed_next(
         &mut self,
         insurer: &str,
         after: i64,
         limit: i64,
     ) -> Result<Vec<LabFeedItem>, StoreError> {
-        let sql = format!(
-            "SELECT {ITEM_COLUMNS}{PERMITTED} AND l.feed_seq > ? ORDER BY l.feed_seq LIMIT ?"
-        );
-        self.conn().query(
-            &sql,
-            args![insurer, insurer, after, limit.clamp(1, MAX_PAGE)],
-            item,
-        )
+        let limit = limit.clamp(1, MAX_PAGE);
+        let page_sql =
+            format!("{WINDOW} SELECT {ITEM_COLUMNS}{PERMITTED} ORDER BY l.feed_seq LIMIT ?");
+        let mut page = Vec::new();
+        let mut position = after;
+        loop {
+            let wanted = limit - page.len() as i64;
+            let window = wanted * 2 + 64;
+            let seqs = self.conn().query(
+                "SELECT feed_seq FROM lab_results WHERE feed_insurer = ? AND feed_seq > ?
+                 ORDER BY feed_seq LIMIT ?",
+                args![insurer, position, window],
+                |r| r.i64(0),
+            )?;
+            let Some(&end) = seqs.last() else { break };
+            page.extend(self.conn().query(
+                &page_sql,
+                args![insurer, position, end, insurer, wanted],
+                item,
+            )?);
+            if page.len() as i64 >= limit || (seqs.len() as i64) < window {
+                break;
+            }
+            position = end;
+        }
+        Ok(page)
     }
 }

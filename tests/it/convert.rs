@@ -33,6 +33,16 @@ fn run(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// The command ended with `code`; its stderr (the report table) explains when not.
+fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 fn report(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
 }
@@ -187,12 +197,7 @@ fn an_hl7_batch_converts_to_csv_tokutei_and_fhir() {
         "-o",
         csv_path.to_str().unwrap(),
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 0);
     let csv = std::fs::read_to_string(&csv_path).unwrap();
     let mut lines = csv.lines();
     assert!(
@@ -230,12 +235,7 @@ fn an_hl7_batch_converts_to_csv_tokutei_and_fhir() {
         "--report",
         json.to_str().unwrap(),
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 0);
     let r = report(&json);
     let files = r["output"]["files"].as_array().unwrap();
     assert_eq!(files.len(), 1, "{r}");
@@ -301,12 +301,7 @@ fn the_uke_corpus_file_converts_drug_lines_to_claim_statements() {
         "--report",
         json.to_str().unwrap(),
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 0);
     let r = report(&json);
     assert_eq!(r["files"][0]["status"], "accepted");
     let warnings = r["files"][0]["warnings"].to_string();
@@ -352,12 +347,7 @@ fn a_tokutei_document_and_archive_convert_to_fhir_and_csv() {
     let out = tempfile::tempdir().unwrap();
     let xml = format!("{DATA}/tokutei/basic.xml");
     let o = run(&["--from", "tokutei", "--to", "csv", &xml]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 0);
     let csv = String::from_utf8(o.stdout).unwrap();
     let hba1c = csv
         .lines()

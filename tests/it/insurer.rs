@@ -136,6 +136,7 @@ on_both_databases_async!(
     checkups_are_imported_and_linked,
     the_pull_returns_exactly_the_permitted_results,
     results_sent_before_the_member_id_are_pulled_once_the_patient_is_linked,
+    a_page_walks_past_long_runs_of_results_the_insurer_may_not_see,
     the_cursor_is_gap_free_under_concurrent_writers,
 );
 
@@ -439,6 +440,46 @@ async fn results_sent_before_the_member_id_are_pulled_once_the_patient_is_linked
     );
     let (_, _, body) = pull(&w, &cursor, "csv", 100).await;
     assert!(csv_values(&body).is_empty(), "each result exactly once");
+}
+
+async fn a_page_walks_past_long_runs_of_results_the_insurer_may_not_see(db: TestDb) {
+    let w = world(db).await;
+    let (consenting, refusing) = ("06139463:1:3001:01", "06139463:1:3002:01");
+    register(&w, consenting, true).await;
+    register(&w, refusing, false).await;
+    let values: Vec<String> = (0..150).map(|i| format!("5.{i:03}")).collect();
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    for (patient, member, values) in [
+        ("p-first", consenting, &["6.01"][..]),
+        ("p-refusing", refusing, &values[..]),
+        ("p-first", consenting, &["6.02", "6.03"][..]),
+    ] {
+        let resp = w
+            .app
+            .post_fhir(
+                &w.emr,
+                "/fhir",
+                &lab_bundle(patient, member, values, "2026-10-01"),
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+    }
+    // Pages of one and of two: each walks past the 150 refused results in several windows.
+    let (_, cursor, body) = pull(&w, "", "csv", 1).await;
+    assert_eq!(
+        csv_values(&body),
+        vec![(consenting.to_owned(), "6.01".to_owned())]
+    );
+    let (_, cursor, body) = pull(&w, &cursor, "csv", 2).await;
+    assert_eq!(
+        csv_values(&body),
+        vec![
+            (consenting.to_owned(), "6.02".to_owned()),
+            (consenting.to_owned(), "6.03".to_owned())
+        ]
+    );
+    let (_, _, body) = pull(&w, &cursor, "csv", 2).await;
+    assert!(csv_values(&body).is_empty());
 }
 
 async fn the_cursor_is_gap_free_under_concurrent_writers(db: TestDb) {
