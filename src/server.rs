@@ -71,9 +71,11 @@ pub fn start(
             .route("/directory", web::get().to(http::directory_page::page))
             .configure(http::fhir::routes)
             .default_service(web::to(http::not_found))
+            .wrap(from_fn(http::gate::gate))
             .wrap(from_fn(http::middleware::observe))
             .wrap(TracingLogger::default())
     })
+    .on_connect(crate::tls::on_connect)
     .workers(workers)
     .shutdown_timeout(state.config.shutdown_timeout_secs)
     .client_request_timeout(Duration::from_secs(60));

@@ -22,6 +22,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "messages",
         include_str!("../../migrations/sqlite/0003_messages.sql"),
     ),
+    (
+        4,
+        "client_limits",
+        include_str!("../../migrations/sqlite/0004_client_limits.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -39,6 +44,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "messages",
         include_str!("../../migrations/postgres/0003_messages.sql"),
+    ),
+    (
+        4,
+        "client_limits",
+        include_str!("../../migrations/postgres/0004_client_limits.sql"),
     ),
 ];
 
