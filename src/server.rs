@@ -49,6 +49,7 @@ pub fn start(
             .service(http::admin::create_client)
             .service(http::admin::list_clients)
             .service(http::admin::revoke_client)
+            .service(http::admin::list_audit)
             .service(http::directory::put_organization)
             .service(http::directory::put_practitioner)
             .service(http::directory::search)
