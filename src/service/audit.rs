@@ -70,6 +70,7 @@ pub struct AuditEntryView {
 /// A page of the trail.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
+    #[schema(inline)]
     pub entries: Vec<AuditEntryView>,
     /// Resume after the last row of this page (also in `Kakari-Next-Cursor`); with no
     /// rows, the cursor given.

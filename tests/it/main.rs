@@ -3,6 +3,7 @@
 mod support;
 
 mod access;
+mod audit;
 mod demo;
 mod directory_page;
 mod docs;
@@ -16,5 +17,6 @@ mod masters;
 mod robustness;
 mod schemas;
 mod store_contract;
+mod tls;
 mod tokutei;
 mod uke_claims;
