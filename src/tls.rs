@@ -47,7 +47,10 @@ impl PeerCertificate {
 /// Lower-case hex SHA-256 of DER bytes: the fingerprint clients are registered with
 /// (`openssl x509 -noout -fingerprint -sha256` prints the same digits with colons).
 pub fn fingerprint_hex(der: &[u8]) -> String {
-    Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Normalises a fingerprint as operators write it (`AB:CD:…`, `abcd…`, spaces) to 64
@@ -73,7 +76,10 @@ pub fn on_connect(connection: &dyn Any, data: &mut Extensions) {
     }
 }
 
-fn read_certificates(path: &std::path::Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+fn read_certificates(
+    path: &std::path::Path,
+    what: &str,
+) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
         .map_err(|e| format!("cannot read the {what} file: {e}"))?
         .collect::<Result<_, _>>()
@@ -130,7 +136,10 @@ mod tests {
         let versions: Vec<_> = PROTOCOL_VERSIONS.iter().map(|v| v.version).collect();
         assert_eq!(
             versions,
-            vec![rustls::ProtocolVersion::TLSv1_3, rustls::ProtocolVersion::TLSv1_2]
+            vec![
+                rustls::ProtocolVersion::TLSv1_3,
+                rustls::ProtocolVersion::TLSv1_2
+            ]
         );
     }
 

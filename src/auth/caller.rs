@@ -133,14 +133,16 @@ impl Authenticator {
     ) -> Result<Authenticated, Problem> {
         let by_certificate = match certificate {
             None => None,
-            Some(cert) => Some(self.client_by_certificate(&cert.sha256_hex).await?.ok_or_else(
-                || {
-                    certificate_problem(
-                        ErrorCode::CertificateUnknown,
-                        "the client certificate is not registered to an active client",
-                    )
-                },
-            )?),
+            Some(cert) => Some(
+                self.client_by_certificate(&cert.sha256_hex)
+                    .await?
+                    .ok_or_else(|| {
+                        certificate_problem(
+                            ErrorCode::CertificateUnknown,
+                            "the client certificate is not registered to an active client",
+                        )
+                    })?,
+            ),
         };
         let row = match (header, by_certificate) {
             (None, Some(row)) => row,
@@ -243,9 +245,10 @@ impl Authenticator {
             }
         };
         let Some(id) = id else { return Ok(None) };
-        Ok(self.client(id).await?.filter(|row| {
-            usable(row) && row.certificate_sha256.as_deref() == Some(sha256_hex)
-        }))
+        Ok(self
+            .client(id)
+            .await?
+            .filter(|row| usable(row) && row.certificate_sha256.as_deref() == Some(sha256_hex)))
     }
 
     /// Authenticates the value of an `Authorization` header (no client certificate).

@@ -97,7 +97,10 @@ pub async fn gate(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let Some(app) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     };
     let header = req
         .headers()
@@ -168,14 +171,14 @@ fn denied_entry(response: &ServiceResponse<BoxBody>) -> AuditEntry {
         .error()
         .and_then(|e| e.as_error::<HttpProblem>())
         .map_or("", |p| p.problem.code.as_str());
-    let pattern = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let pattern = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let resource_type = req
         .path()
         .strip_prefix("/fhir/")
         .and_then(|rest| rest.split('/').next())
-        .filter(|t| {
-            !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphabetic())
-        })
+        .filter(|t| !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphabetic()))
         .map(str::to_owned);
     AuditEntry {
         request_id: req.extensions().get::<RequestId>().map(|id| id.to_string()),
@@ -184,7 +187,11 @@ fn denied_entry(response: &ServiceResponse<BoxBody>) -> AuditEntry {
         action: "access".to_owned(),
         resource_type,
         outcome: "denied".to_owned(),
-        detail: Some(format!("{} {pattern} {code}", req.method()).trim_end().to_owned()),
+        detail: Some(
+            format!("{} {pattern} {code}", req.method())
+                .trim_end()
+                .to_owned(),
+        ),
         ..AuditEntry::default()
     }
 }

@@ -140,8 +140,16 @@ pub async fn list(app: &AppState, ctx: &Ctx, q: AuditQuery) -> Result<AuditListi
     {
         return Err(bad("outcome", "outcome is success, denied or failed"));
     }
-    let since = q.since.as_deref().map(|s| instant(s, "since")).transpose()?;
-    let until = q.until.as_deref().map(|u| instant(u, "until")).transpose()?;
+    let since = q
+        .since
+        .as_deref()
+        .map(|s| instant(s, "since"))
+        .transpose()?;
+    let until = q
+        .until
+        .as_deref()
+        .map(|u| instant(u, "until"))
+        .transpose()?;
     let member = q
         .person
         .as_deref()

@@ -101,19 +101,35 @@ async fn the_audit_trail_is_listed_filtered_and_paged(db: TestDb) {
     assert_eq!(all["complete"], true);
     assert_eq!(cursor.as_deref(), all["next_cursor"].as_str());
     let seqs: Vec<i64> = entries.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "oldest first: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "oldest first: {seqs:?}"
+    );
 
     // Denied requests left rows naming the route and the code, not the path's values.
     let (_, denied, _) = audit_page(&app, "?outcome=denied").await;
     let denied = denied["entries"].as_array().unwrap().clone();
     assert_eq!(denied.len(), 2, "{denied:?}");
-    assert!(denied[0]["detail"].as_str().unwrap().contains("auth.missing_token"));
+    assert!(
+        denied[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("auth.missing_token")
+    );
     assert!(denied[0]["client"].is_null());
-    assert!(denied[1]["detail"].as_str().unwrap().contains("auth.forbidden"));
+    assert!(
+        denied[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("auth.forbidden")
+    );
     assert_eq!(denied[1]["role"], "insurer");
     assert_eq!(denied[1]["resource_type"], "Observation");
     let text = Value::Array(denied).to_string();
-    assert!(!text.contains(&observation) && !text.contains("audit-p1"), "{text}");
+    assert!(
+        !text.contains(&observation) && !text.contains("audit-p1"),
+        "{text}"
+    );
 
     // By person (member id), action, client, type.
     let (status, by_person, _) = audit_page(&app, &format!("?person={MEMBER}")).await;
@@ -123,13 +139,20 @@ async fn the_audit_trail_is_listed_filtered_and_paged(db: TestDb) {
     let person = rows[0]["person"].as_str().unwrap().to_owned();
     assert!(person.starts_with("person-"));
     assert!(rows.iter().all(|r| r["person"] == person.as_str()));
-    assert!(!by_person.to_string().contains(MEMBER), "member ids are not handed out");
+    assert!(
+        !by_person.to_string().contains(MEMBER),
+        "member ids are not handed out"
+    );
     let (_, nobody, _) = audit_page(&app, "?person=06139463:5:9999:01").await;
     assert_eq!(nobody["entries"].as_array().unwrap().len(), 0);
     let (_, reads, _) = audit_page(&app, "?action=read&resource_type=Observation").await;
     let reads = reads["entries"].as_array().unwrap();
     assert!(!reads.is_empty());
-    assert!(reads.iter().all(|r| r["action"] == "read" && r["resource_type"] == "Observation"));
+    assert!(
+        reads
+            .iter()
+            .all(|r| r["action"] == "read" && r["resource_type"] == "Observation")
+    );
     let client = reads[0]["client"].as_i64().unwrap();
     let (_, by_client, _) = audit_page(&app, &format!("?client={client}")).await;
     assert!(
@@ -164,7 +187,9 @@ async fn the_audit_trail_is_listed_filtered_and_paged(db: TestDb) {
     assert_eq!(seen, seqs);
     // A later write shows up after the last cursor.
     let emr = app.emr(CLINIC).await;
-    let _ = app.get_json(&emr, "/fhir/Observation?patient=Patient/audit-p1").await;
+    let _ = app
+        .get_json(&emr, "/fhir/Observation?patient=Patient/audit-p1")
+        .await;
     let (_, later, _) = audit_page(&app, &format!("?cursor={cursor}")).await;
     assert!(!later["entries"].as_array().unwrap().is_empty());
 
@@ -197,7 +222,10 @@ async fn the_audit_trail_is_listed_filtered_and_paged(db: TestDb) {
             .any(|e| e["resource"]["outcome"] == "4" && e["resource"]["action"] == "R")
     );
     let next = bundle["link"][1]["url"].as_str().unwrap();
-    assert!(next.contains("format=fhir") && next.contains("cursor="), "{next}");
+    assert!(
+        next.contains("format=fhir") && next.contains("cursor="),
+        "{next}"
+    );
 
     // Bad input: clear 400s with the parameter named.
     for (query, location) in [
@@ -214,7 +242,10 @@ async fn the_audit_trail_is_listed_filtered_and_paged(db: TestDb) {
     ] {
         let (status, problem, _) = audit_page(&app, query).await;
         assert_eq!(status, 400, "{query}: {problem}");
-        assert_eq!(problem["issues"][0]["location"], location, "{query}: {problem}");
+        assert_eq!(
+            problem["issues"][0]["location"], location,
+            "{query}: {problem}"
+        );
     }
     // Administrators only.
     let (status, problem) = app.get_json(&emr, "/admin/audit").await;

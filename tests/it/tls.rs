@@ -54,9 +54,10 @@ fn leaf(ca: &Ca, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
     let key = KeyPair::generate().unwrap();
     let mut params =
         CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, names.first().copied().unwrap_or("client"));
+    params.distinguished_name.push(
+        DnType::CommonName,
+        names.first().copied().unwrap_or("client"),
+    );
     params.extended_key_usages = vec![usage];
     let cert = params.signed_by(&key, &ca.issuer).unwrap();
     Leaf {
@@ -113,7 +114,11 @@ fn pki() -> Pki {
 
 impl Pki {
     fn client_cert(&self, name: &str) -> Leaf {
-        leaf(&self.client_ca, &[name], ExtendedKeyUsagePurpose::ClientAuth)
+        leaf(
+            &self.client_ca,
+            &[name],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        )
     }
 
     /// A rustls client configuration trusting the server CA, offering `versions`.
@@ -218,7 +223,8 @@ fn handshake(
         // TLS 1.3 reports a refused client certificate only after the handshake: make
         // a request and read the answer.
         let mut stream = rustls::Stream::new(&mut conn, &mut sock);
-        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
         let mut answer = Vec::new();
         stream.read_to_end(&mut answer)?;
         if !answer.starts_with(b"HTTP/1.1 200") {
@@ -399,12 +405,19 @@ async fn a_registered_certificate_authenticates_its_client() {
         .map(|e| e["detail"].as_str().unwrap())
         .collect();
     assert!(
-        details.iter().any(|d| d.contains("auth.certificate_unknown")),
+        details
+            .iter()
+            .any(|d| d.contains("auth.certificate_unknown")),
         "{details:?}"
     );
     // Public endpoints stay public for an unregistered certificate.
     assert_eq!(
-        unknown.get(app.url("/healthz")).send().await.unwrap().status(),
+        unknown
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         200
     );
 
@@ -428,8 +441,10 @@ async fn a_registered_certificate_authenticates_its_client() {
         let resp = admin
             .post(app.url("/admin/clients"))
             .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"name": "dup", "role": "emr", "facility": "1311234567",
-                          "certificate_sha256": fingerprint}))
+            .json(
+                &json!({"name": "dup", "role": "emr", "facility": "1311234567",
+                          "certificate_sha256": fingerprint}),
+            )
             .send()
             .await
             .unwrap();
@@ -459,10 +474,20 @@ async fn required_client_auth_refuses_handshakes_without_a_certificate() {
     // The handshake with a CA-signed certificate succeeds (the client is not registered,
     // so only public endpoints answer).
     assert_eq!(
-        handshake(port, pki.client_config(&[&rustls::version::TLS13], Some(&cert))).unwrap(),
+        handshake(
+            port,
+            pki.client_config(&[&rustls::version::TLS13], Some(&cert))
+        )
+        .unwrap(),
         rustls::ProtocolVersion::TLSv1_3
     );
-    assert!(pki.http(None).get(app.url("/healthz")).send().await.is_err());
+    assert!(
+        pki.http(None)
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .is_err()
+    );
     let resp = pki
         .http(Some(&cert))
         .get(app.url("/admin/clients"))
@@ -500,7 +525,9 @@ async fn rate_and_size_limits_are_enforced_per_client() {
     let mut statuses = Vec::new();
     let mut refusal = None;
     for _ in 0..20 {
-        let resp = app.get(&slow, "/fhir/Observation?patient=Patient/none").await;
+        let resp = app
+            .get(&slow, "/fhir/Observation?patient=Patient/none")
+            .await;
         let (status, code, retry) = status_and_code(resp).await;
         statuses.push(status);
         if status == 429 {
@@ -515,7 +542,9 @@ async fn rate_and_size_limits_are_enforced_per_client() {
     assert!(retry >= 1);
     // Another client has its own bucket (the server default is generous).
     for _ in 0..5 {
-        let resp = app.get(&fast, "/fhir/Observation?patient=Patient/none").await;
+        let resp = app
+            .get(&fast, "/fhir/Observation?patient=Patient/none")
+            .await;
         assert_eq!(resp.status(), 200);
     }
 
@@ -570,7 +599,9 @@ async fn rate_and_size_limits_are_enforced_per_client() {
                "expires_at": 1_000}),
     )
     .await;
-    let resp = app.get(&expired, "/fhir/Observation?patient=Patient/none").await;
+    let resp = app
+        .get(&expired, "/fhir/Observation?patient=Patient/none")
+        .await;
     let (status, code, _) = status_and_code(resp).await;
     assert_eq!((status, code.as_str()), (401, "auth.invalid_token"));
 }

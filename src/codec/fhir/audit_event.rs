@@ -98,7 +98,8 @@ pub fn audit_event(f: &AuditFacts<'_>) -> Value {
     let mut agent = json!({"requestor": true});
     match f.client_id {
         Some(id) => {
-            agent["who"] = json!({"identifier": {"system": CLIENT_SYSTEM, "value": id.to_string()}});
+            agent["who"] =
+                json!({"identifier": {"system": CLIENT_SYSTEM, "value": id.to_string()}});
         }
         None => agent["who"] = json!({"display": "unauthenticated"}),
     }
