@@ -103,7 +103,7 @@ fn certificate_problem(code: ErrorCode, message: &str) -> Problem {
 }
 
 fn usable(row: &ClientRow) -> bool {
-    row.revoked_at.is_none() && !row.expires_at.is_some_and(|e| e <= now_millis())
+    row.revoked_at.is_none() && row.expires_at.is_none_or(|e| e > now_millis())
 }
 
 fn invalid() -> Problem {
