@@ -6,6 +6,7 @@ use std::time::Instant;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::Authenticator;
+use crate::auth::rate::RateLimiter;
 use crate::config::Config;
 use crate::mapping::checkup_items::CheckupItems;
 use crate::mapping::{DrugMaster, DrugMasterHandle};
@@ -26,6 +27,8 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub auth: Authenticator,
+    /// Per-client request rate buckets (this instance).
+    pub rate: RateLimiter,
     pub metrics: PrometheusHandle,
     pub started: Instant,
     /// Drug codes → common keys (curated table plus operator masters); reloadable.
@@ -60,6 +63,7 @@ impl AppState {
             store,
             config: Arc::new(config),
             auth,
+            rate: RateLimiter::new(),
             metrics: crate::telemetry::metrics_handle(),
             started: Instant::now(),
             drugs: Arc::new(DrugMasterHandle::new(drugs)),

@@ -1,4 +1,4 @@
-//! The command line: `kakari serve | demo | migrate | client … | convert …`.
+//! The command line: `kakari serve | demo | migrate | client … | convert … | audit verify`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +37,16 @@ pub enum Command {
     Client(ClientCommand),
     /// Convert offline between SS-MIX2, HL7 v2, UKE, 特定健診 and FHIR / CSV (no database).
     Convert(crate::convert::ConvertArgs),
+    /// Inspect the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain of the audit trail from its first row. Exit status: 0 intact,
+    /// 1 broken (the first broken row is named), 2 the database cannot be opened.
+    Verify,
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +82,19 @@ pub enum ClientCommand {
         /// Days until the token expires.
         #[arg(long)]
         expires_in_days: Option<u32>,
+        /// SHA-256 fingerprint of the client's TLS certificate (hex, colons allowed): the
+        /// client authenticates with it over mTLS.
+        #[arg(long)]
+        certificate_sha256: Option<String>,
+        /// Largest request body this client may send, in bytes.
+        #[arg(long)]
+        max_request_bytes: Option<i64>,
+        /// Requests per second this client may send (0 = unlimited).
+        #[arg(long)]
+        rate_limit_per_second: Option<i64>,
+        /// Requests this client may send at once.
+        #[arg(long)]
+        rate_burst: Option<i64>,
     },
     /// List clients.
     List,
@@ -135,6 +158,46 @@ pub fn run(cli: Cli) -> ExitCode {
         },
         Command::Client(command) => actix_web::rt::System::new().block_on(client(config, command)),
         Command::Convert(args) => crate::convert::run(&args),
+        Command::Audit(AuditCommand::Verify) => verify_audit(&config),
+    }
+}
+
+/// Exit status of `kakari audit verify` when the chain is broken.
+const EXIT_BROKEN: u8 = 1;
+/// Exit status of `kakari audit verify` when the database cannot be opened or read.
+const EXIT_UNREADABLE: u8 = 2;
+
+/// `kakari audit verify`.
+fn verify_audit(config: &Config) -> ExitCode {
+    let unreadable = |message: &dyn std::fmt::Display| {
+        eprintln!("kakari: cannot verify the audit trail: {message}");
+        ExitCode::from(EXIT_UNREADABLE)
+    };
+    // Opening a missing SQLite file would create an empty database that verifies.
+    if let Some(path) = config.database_url.strip_prefix("sqlite://")
+        && !std::path::Path::new(path).is_file()
+    {
+        return unreadable(&format!("no database file at {path}"));
+    }
+    let store = match open_store(config) {
+        Ok(s) => s,
+        Err(e) => return unreadable(&e),
+    };
+    let result = store.read_blocking(|tx| tx.verify_audit());
+    store.shutdown();
+    match result {
+        Ok(Ok(rows)) => {
+            println!("audit trail intact: {rows} rows verified");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(broken)) => {
+            println!(
+                "audit trail broken at seq {}: {broken}; rows before it verified",
+                broken.seq()
+            );
+            ExitCode::from(EXIT_BROKEN)
+        }
+        Err(e) => unreadable(&e),
     }
 }
 
@@ -151,6 +214,10 @@ async fn client(config: Config, command: ClientCommand) -> ExitCode {
             insurer,
             practitioner,
             expires_in_days,
+            certificate_sha256,
+            max_request_bytes,
+            rate_limit_per_second,
+            rate_burst,
         } => {
             let request = ClientRequest {
                 name,
@@ -160,6 +227,10 @@ async fn client(config: Config, command: ClientCommand) -> ExitCode {
                 practitioner,
                 expires_at: expires_in_days
                     .map(|d| crate::domain::datetime::now_millis() + i64::from(d) * 86_400_000),
+                certificate_sha256,
+                max_request_bytes,
+                rate_limit_per_second,
+                rate_burst,
             };
             match clients::create_in(&store, &request, None).await {
                 Ok(created) => {

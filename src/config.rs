@@ -17,6 +17,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// Whether TLS clients must present a certificate (when `tls_client_ca` is set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// A certificate is verified and used when presented; bearer tokens work without one.
+    Optional,
+    /// The handshake fails without a certificate signed by the client CA.
+    Required,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
     /// HTTP listen address.
@@ -30,6 +40,15 @@ pub struct Config {
     /// PEM certificate chain and private key; HTTPS when both are set.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// PEM bundle of the CAs that sign client certificates; enables mTLS.
+    pub tls_client_ca: Option<PathBuf>,
+    /// `optional` (default) or `required`.
+    pub tls_client_auth: ClientAuth,
+    /// Requests per second a client may send (token bucket refill); 0 = no limit.
+    /// A client's own `rate_limit_per_second` overrides it.
+    pub rate_limit_per_second: u32,
+    /// Requests a client may send at once (bucket size); 0 = the per-second rate.
+    pub rate_burst: u32,
     /// Directory with operator-supplied code masters.
     pub masters_dir: Option<PathBuf>,
     pub log_format: LogFormat,
@@ -65,6 +84,10 @@ impl Default for Config {
             mllp_listen: None,
             tls_cert: None,
             tls_key: None,
+            tls_client_ca: None,
+            tls_client_auth: ClientAuth::Optional,
+            rate_limit_per_second: 0,
+            rate_burst: 0,
             masters_dir: None,
             log_format: LogFormat::Human,
             log_level: "info".into(),
@@ -123,6 +146,16 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError(
                 "tls_cert and tls_key must be set together".into(),
+            ));
+        }
+        if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
+            return Err(ConfigError(
+                "tls_client_ca needs tls_cert and tls_key (client certificates need TLS)".into(),
+            ));
+        }
+        if self.tls_client_auth == ClientAuth::Required && self.tls_client_ca.is_none() {
+            return Err(ConfigError(
+                "tls_client_auth = required needs tls_client_ca".into(),
             ));
         }
         if !(self.database_url.starts_with("sqlite://")

@@ -104,7 +104,7 @@ pub async fn load(app: &AppState) -> Result<Vec<(String, String, CreatedClient)>
             facility: spec.facility.map(str::to_owned),
             insurer: spec.insurer.map(str::to_owned),
             practitioner: spec.practitioner.map(str::to_owned),
-            expires_at: None,
+            ..ClientRequest::default()
         };
         let client = clients::create_in(&app.store, &request, None)
             .await

@@ -55,6 +55,9 @@ catalogue! {
     InvalidToken = ("auth.invalid_token", 401, "token unknown, revoked or expired"),
     Forbidden = ("auth.forbidden", 403, "the client's role does not permit this"),
     FacilityMismatch = ("auth.facility_mismatch", 403, "write outside the client's own facility"),
+    CertificateUnknown = ("auth.certificate_unknown", 401, "client certificate not registered to an active client"),
+    CertificateMismatch = ("auth.certificate_mismatch", 401, "bearer token belongs to another client than the certificate"),
+    CertificateRequired = ("auth.certificate_required", 401, "client is bound to a certificate the connection did not present"),
     // FHIR.
     UnsupportedResourceType = ("fhir.unsupported_type", 404, "resource type not supported by this server"),
     NotAResource = ("fhir.not_a_resource", 400, "body is not a FHIR resource of the expected type"),

@@ -1,5 +1,12 @@
 //! The authenticated caller of a request, and the authenticator that makes one from a
-//! bearer token.
+//! bearer token, a client certificate (mTLS), or both.
+//!
+//! Rules: a certificate presented on the connection must belong to an active client
+//! (`auth.certificate_unknown`); with no bearer token, that client is the caller. A bearer
+//! token presented with a certificate must belong to the certificate's client
+//! (`auth.certificate_mismatch`). A client registered with a certificate is accepted only
+//! over a connection that presents it (`auth.certificate_required`): its token alone is
+//! not enough.
 //!
 //! Clients are cached for a few seconds to keep a database read off every request; a
 //! revocation is visible at once on the instance that made it and within `CACHE_TTL` on
@@ -15,7 +22,8 @@ use crate::domain::datetime::now_millis;
 use crate::domain::{InstitutionCode, InsurerNumber};
 use crate::error::{ErrorCode, Problem};
 use crate::store::Store;
-use crate::store::clients::ClientRow;
+use crate::store::clients::{ClientLimits, ClientRow};
+use crate::tls::PeerCertificate;
 
 /// Who is calling, with the bindings their role is checked against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,11 +82,28 @@ impl Caller {
 const CACHE_TTL: Duration = Duration::from_secs(2);
 const CACHE_MAX: usize = 10_000;
 
-/// Turns bearer tokens into callers.
+/// Turns bearer tokens and client certificates into callers.
 pub struct Authenticator {
     store: Store,
     admin_token: Option<String>,
     cache: Mutex<HashMap<i64, (ClientRow, Instant)>>,
+    /// Certificate fingerprint → client id (`None`: no active client has it).
+    certificates: Mutex<HashMap<String, (Option<i64>, Instant)>>,
+}
+
+/// An authenticated caller and the limits that apply to its requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    pub caller: Caller,
+    pub limits: ClientLimits,
+}
+
+fn certificate_problem(code: ErrorCode, message: &str) -> Problem {
+    Problem::new(code, "certificate", message)
+}
+
+fn usable(row: &ClientRow) -> bool {
+    row.revoked_at.is_none() && row.expires_at.is_none_or(|e| e > now_millis())
 }
 
 fn invalid() -> Problem {
@@ -95,11 +120,73 @@ impl Authenticator {
             store,
             admin_token: admin_token.filter(|t| !t.is_empty()),
             cache: Mutex::new(HashMap::new()),
+            certificates: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Authenticates the value of an `Authorization` header.
-    pub async fn authenticate(&self, header: Option<&str>) -> Result<Caller, Problem> {
+    /// Authenticates a request from its `Authorization` header and the certificate its
+    /// connection presented.
+    pub async fn authenticate_request(
+        &self,
+        header: Option<&str>,
+        certificate: Option<&PeerCertificate>,
+    ) -> Result<Authenticated, Problem> {
+        let by_certificate = match certificate {
+            None => None,
+            Some(cert) => Some(
+                self.client_by_certificate(&cert.sha256_hex)
+                    .await?
+                    .ok_or_else(|| {
+                        certificate_problem(
+                            ErrorCode::CertificateUnknown,
+                            "the client certificate is not registered to an active client",
+                        )
+                    })?,
+            ),
+        };
+        let row = match (header, by_certificate) {
+            (None, Some(row)) => row,
+            (header, by_certificate) => {
+                let found = self.by_token(header).await?;
+                let Some(row) = found else {
+                    // The bootstrap administrator has no certificate of its own.
+                    if by_certificate.is_some() {
+                        return Err(certificate_problem(
+                            ErrorCode::CertificateMismatch,
+                            "the bearer token does not belong to the certificate's client",
+                        ));
+                    }
+                    return Ok(Authenticated {
+                        caller: Caller::bootstrap_admin(),
+                        limits: ClientLimits::default(),
+                    });
+                };
+                match by_certificate {
+                    Some(cert_row) if cert_row.id != row.id => {
+                        return Err(certificate_problem(
+                            ErrorCode::CertificateMismatch,
+                            "the bearer token does not belong to the certificate's client",
+                        ));
+                    }
+                    None if row.certificate_sha256.is_some() => {
+                        return Err(certificate_problem(
+                            ErrorCode::CertificateRequired,
+                            "this client authenticates with its certificate; present it",
+                        ));
+                    }
+                    _ => row,
+                }
+            }
+        };
+        let caller = Caller::from_row(&row).ok_or_else(invalid)?;
+        Ok(Authenticated {
+            caller,
+            limits: row.limits,
+        })
+    }
+
+    /// The client of a bearer token (`None`: the bootstrap administrator).
+    async fn by_token(&self, header: Option<&str>) -> Result<Option<ClientRow>, Problem> {
         let header = header.ok_or_else(|| {
             Problem::new(
                 ErrorCode::MissingToken,
@@ -121,17 +208,54 @@ impl Authenticator {
         if let Some(admin) = &self.admin_token
             && token::equal(presented, admin)
         {
-            return Ok(Caller::bootstrap_admin());
+            return Ok(None);
         }
         let (id, secret) = token::parse(presented).ok_or_else(invalid)?;
         let row = self.client(id).await?.ok_or_else(invalid)?;
-        if !token::matches(secret, &row.token_hash) {
+        if !token::matches(secret, &row.token_hash) || !usable(&row) {
             return Err(invalid());
         }
-        if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now_millis()) {
-            return Err(invalid());
-        }
-        Caller::from_row(&row).ok_or_else(invalid)
+        Ok(Some(row))
+    }
+
+    /// The active, unexpired client registered with a certificate fingerprint.
+    async fn client_by_certificate(&self, sha256_hex: &str) -> Result<Option<ClientRow>, Problem> {
+        let cached = self.certificates.lock().ok().and_then(|c| {
+            c.get(sha256_hex)
+                .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+                .map(|(id, _)| *id)
+        });
+        let id = match cached {
+            Some(id) => id,
+            None => {
+                let fp = sha256_hex.to_owned();
+                let row = self
+                    .store
+                    .read(move |tx| tx.client_by_certificate(&fp))
+                    .await
+                    .map_err(Problem::from)?;
+                let id = row.as_ref().map(|r| r.id);
+                if let Ok(mut cache) = self.certificates.lock() {
+                    if cache.len() >= CACHE_MAX {
+                        cache.clear();
+                    }
+                    cache.insert(sha256_hex.to_owned(), (id, Instant::now()));
+                }
+                id
+            }
+        };
+        let Some(id) = id else { return Ok(None) };
+        Ok(self
+            .client(id)
+            .await?
+            .filter(|row| usable(row) && row.certificate_sha256.as_deref() == Some(sha256_hex)))
+    }
+
+    /// Authenticates the value of an `Authorization` header (no client certificate).
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<Caller, Problem> {
+        self.authenticate_request(header, None)
+            .await
+            .map(|a| a.caller)
     }
 
     async fn client(&self, id: i64) -> Result<Option<ClientRow>, Problem> {
@@ -159,6 +283,9 @@ impl Authenticator {
     pub fn forget(&self, id: i64) {
         if let Ok(mut cache) = self.cache.lock() {
             cache.remove(&id);
+        }
+        if let Ok(mut certificates) = self.certificates.lock() {
+            certificates.retain(|_, (cached, _)| *cached != Some(id));
         }
     }
 }

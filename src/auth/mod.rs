@@ -5,11 +5,13 @@
 //!   compared in constant time.
 //! * `caller`: the authenticated caller of a request, and how a token becomes one.
 //! * `access`: the access rules, all in one place (see docs/access.md).
+//! * `rate`: the per-client token-bucket rate limiter.
 
 pub mod access;
 pub mod caller;
+pub mod rate;
 pub mod role;
 pub mod token;
 
-pub use caller::{Authenticator, Caller};
+pub use caller::{Authenticated, Authenticator, Caller};
 pub use role::Role;

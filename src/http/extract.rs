@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
@@ -45,16 +46,27 @@ impl FromRequest for Authenticated {
         let req = req.clone();
         Box::pin(async move {
             let flavor = flavor(&req);
-            let app = app(&req)?;
-            let header = req
-                .headers()
-                .get("Authorization")
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned);
-            let caller = app
-                .auth
-                .authenticate(header.as_deref())
-                .await
+            let decided = req
+                .extensions()
+                .get::<super::gate::Authentication>()
+                .map(|a| a.0.clone());
+            let decided = match decided {
+                Some(result) => result,
+                // Not through the gate (or no credentials presented): decide here.
+                None => {
+                    let app = app(&req)?;
+                    let header = req
+                        .headers()
+                        .get("Authorization")
+                        .map(|h| h.to_str().unwrap_or("").to_owned());
+                    let certificate = req.conn_data::<crate::tls::PeerCertificate>().cloned();
+                    app.auth
+                        .authenticate_request(header.as_deref(), certificate.as_ref())
+                        .await
+                }
+            };
+            let caller = decided
+                .map(|a| a.caller)
                 .map_err(|problem| HttpProblem { problem, flavor })?;
             Ok(Authenticated(Ctx {
                 caller,
@@ -125,12 +137,17 @@ pub async fn read_body(
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(8192).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| {
-            refuse(
+        let chunk = chunk.map_err(|e| match e {
+            PayloadError::Overflow => refuse(
+                ErrorCode::BodyTooLarge,
+                "body",
+                "the body exceeds the size limit",
+            ),
+            _ => refuse(
                 ErrorCode::MalformedJson,
                 "body",
                 "the body could not be read",
-            )
+            ),
         })?;
         if body.len() + chunk.len() > limit {
             return Err(refuse(
@@ -228,8 +245,11 @@ impl FromRequest for SpooledBody {
             let mut file = tokio::fs::File::from_std(std_file);
             let mut written: u64 = 0;
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| {
-                    refuse(ErrorCode::ArchiveInvalid, "the upload could not be read")
+                let chunk = chunk.map_err(|e| match e {
+                    PayloadError::Overflow => {
+                        refuse(ErrorCode::BodyTooLarge, "the body exceeds the size limit")
+                    }
+                    _ => refuse(ErrorCode::ArchiveInvalid, "the upload could not be read"),
                 })?;
                 written += chunk.len() as u64;
                 if written > limit {

@@ -1,11 +1,12 @@
-//! The actix-web HTTP interface: routes, middleware (request id, tracing, metrics), error
-//! bodies. Handlers are thin: extract, call one service function, respond.
+//! The actix-web HTTP interface: routes, middleware (request id, tracing, metrics, the
+//! authentication and limits gate), error bodies. Handlers are thin: extract, call one service function, respond.
 
 pub mod admin;
 pub mod directory;
 pub mod directory_page;
 pub mod extract;
 pub mod fhir;
+pub mod gate;
 pub mod health;
 pub mod hl7;
 pub mod insurer;

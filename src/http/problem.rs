@@ -91,7 +91,11 @@ impl ResponseError for HttpProblem {
         let mut builder = HttpResponse::build(status);
         if matches!(
             self.problem.code,
-            ErrorCode::MissingToken | ErrorCode::InvalidToken
+            ErrorCode::MissingToken
+                | ErrorCode::InvalidToken
+                | ErrorCode::CertificateUnknown
+                | ErrorCode::CertificateMismatch
+                | ErrorCode::CertificateRequired
         ) {
             builder.insert_header(("WWW-Authenticate", "Bearer realm=\"kakari\""));
         }

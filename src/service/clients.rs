@@ -8,10 +8,10 @@ use crate::domain::{InstitutionCode, InsurerNumber};
 use crate::error::{ErrorCode, Problem};
 use crate::service::Ctx;
 use crate::store::Store;
-use crate::store::clients::{ClientRow, NewClient};
+use crate::store::clients::{ClientLimits, ClientRow, NewClient};
 
 /// What an administrator asks for.
-#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientRequest {
     pub name: String,
@@ -25,6 +25,18 @@ pub struct ClientRequest {
     pub practitioner: Option<String>,
     /// Optional expiry, epoch milliseconds.
     pub expires_at: Option<i64>,
+    /// SHA-256 fingerprint of the client's TLS certificate (64 hex digits, colons
+    /// allowed): the client then authenticates with that certificate (mTLS).
+    pub certificate_sha256: Option<String>,
+    /// Largest request body this client may send, in bytes (default: the server's limits).
+    #[schema(minimum = 1)]
+    pub max_request_bytes: Option<i64>,
+    /// Requests per second (token bucket refill; 0 = unlimited; default: the server's).
+    #[schema(minimum = 0)]
+    pub rate_limit_per_second: Option<i64>,
+    /// Requests the client may send at once (bucket size; default: the server's).
+    #[schema(minimum = 1)]
+    pub rate_burst: Option<i64>,
 }
 
 /// A created client and its token (shown only once).
@@ -46,6 +58,10 @@ pub struct ClientView {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked: bool,
+    pub certificate_sha256: Option<String>,
+    pub max_request_bytes: Option<i64>,
+    pub rate_limit_per_second: Option<i64>,
+    pub rate_burst: Option<i64>,
 }
 
 impl From<ClientRow> for ClientView {
@@ -60,6 +76,10 @@ impl From<ClientRow> for ClientView {
             created_at: r.created_at,
             expires_at: r.expires_at,
             revoked: r.revoked_at.is_some(),
+            certificate_sha256: r.certificate_sha256,
+            max_request_bytes: r.limits.max_request_bytes,
+            rate_limit_per_second: r.limits.rate_limit_per_second,
+            rate_burst: r.limits.rate_burst,
         }
     }
 }
@@ -121,6 +141,33 @@ fn validate(req: &ClientRequest) -> Result<(NewClient, String), Problem> {
         }
         _ => {}
     }
+    let certificate_sha256 = req
+        .certificate_sha256
+        .as_deref()
+        .map(|c| {
+            crate::tls::normalise_fingerprint(c).ok_or_else(|| {
+                invalid(
+                    "certificate_sha256",
+                    "certificate_sha256 must be a SHA-256 fingerprint: 64 hex digits",
+                )
+            })
+        })
+        .transpose()?;
+    if req.max_request_bytes.is_some_and(|n| n < 1) {
+        return Err(invalid(
+            "max_request_bytes",
+            "max_request_bytes must be at least 1",
+        ));
+    }
+    if req.rate_limit_per_second.is_some_and(|n| n < 0) {
+        return Err(invalid(
+            "rate_limit_per_second",
+            "rate_limit_per_second must be 0 (unlimited) or more",
+        ));
+    }
+    if req.rate_burst.is_some_and(|n| n < 1) {
+        return Err(invalid("rate_burst", "rate_burst must be at least 1"));
+    }
     let secret = token::new_secret().map_err(|_| Problem::bare(ErrorCode::Internal))?;
     let client = NewClient {
         name: name.to_owned(),
@@ -130,6 +177,12 @@ fn validate(req: &ClientRequest) -> Result<(NewClient, String), Problem> {
         practitioner: practitioner.map(str::to_owned),
         token_hash: secret.digest,
         expires_at: req.expires_at,
+        certificate_sha256,
+        limits: ClientLimits {
+            max_request_bytes: req.max_request_bytes,
+            rate_limit_per_second: req.rate_limit_per_second,
+            rate_burst: req.rate_burst,
+        },
     };
     Ok((client, secret.secret))
 }
@@ -144,6 +197,14 @@ pub async fn create_in(
     let mut audit = actor.map(|a| a.audit("client.create"));
     let id = store
         .write(move |tx| {
+            if let Some(fp) = client.certificate_sha256.as_deref()
+                && tx.client_by_certificate(fp)?.is_some()
+            {
+                return Err(invalid(
+                    "certificate_sha256",
+                    "this certificate is already registered to another active client",
+                ));
+            }
             let id = tx.insert_client(&client)?;
             if let Some(entry) = audit.as_mut() {
                 entry.detail = Some(format!("client {id} role {}", client.role));

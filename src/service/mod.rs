@@ -4,6 +4,7 @@
 //! A service authorises the caller (`auth::access`), decodes and validates (`codec`), and
 //! runs one unit of work on the store that writes the data and its audit rows together.
 
+pub mod audit;
 pub mod clients;
 pub mod directory;
 pub mod fhir;

@@ -45,7 +45,11 @@ pub struct AuditFilter {
     pub client_id: Option<i64>,
     pub person_pk: Option<i64>,
     pub action: Option<String>,
+    pub resource_type: Option<String>,
+    pub outcome: Option<String>,
+    /// Epoch milliseconds, inclusive.
     pub since: Option<i64>,
+    /// Epoch milliseconds, exclusive.
     pub until: Option<i64>,
     pub after_seq: Option<i64>,
     pub limit: i64,
@@ -58,6 +62,31 @@ pub enum ChainBreak {
     Altered { seq: i64 },
     /// The row does not point at the previous row's hash (a row was removed or reordered).
     Unlinked { seq: i64 },
+}
+
+impl ChainBreak {
+    /// The first sequence number at which the chain no longer holds.
+    pub fn seq(&self) -> i64 {
+        match self {
+            Self::Altered { seq } | Self::Unlinked { seq } => *seq,
+        }
+    }
+}
+
+impl std::fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Altered { seq } => write!(
+                f,
+                "row {seq} was altered: its stored hash is not the hash of its content"
+            ),
+            Self::Unlinked { seq } => write!(
+                f,
+                "row {seq} does not follow the previous row: a row before it was removed, \
+                 inserted or reordered"
+            ),
+        }
+    }
 }
 
 const GENESIS: [u8; 32] = [0u8; 32];
@@ -169,7 +198,6 @@ impl Tx<'_> {
     pub fn list_audit(&mut self, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
         let mut sql = format!("SELECT {COLUMNS} FROM audit_events WHERE 1 = 1");
         let mut params: Vec<super::sql::Param<'_>> = Vec::new();
-        let action = f.action.clone();
         if let Some(c) = f.client_id {
             sql.push_str(" AND client_id = ?");
             params.push(c.into());
@@ -178,9 +206,17 @@ impl Tx<'_> {
             sql.push_str(" AND person_pk = ?");
             params.push(p.into());
         }
-        if let Some(a) = action.as_deref() {
+        if let Some(a) = f.action.as_deref() {
             sql.push_str(" AND action = ?");
             params.push(a.into());
+        }
+        if let Some(t) = f.resource_type.as_deref() {
+            sql.push_str(" AND resource_type = ?");
+            params.push(t.into());
+        }
+        if let Some(o) = f.outcome.as_deref() {
+            sql.push_str(" AND outcome = ?");
+            params.push(o.into());
         }
         if let Some(s) = f.since {
             sql.push_str(" AND at >= ?");

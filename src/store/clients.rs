@@ -16,6 +16,17 @@ pub struct ClientRow {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// Lower-case hex SHA-256 of the client's certificate (DER), for mTLS.
+    pub certificate_sha256: Option<String>,
+    pub limits: ClientLimits,
+}
+
+/// Per-client overrides of the server's request limits (`None`: the server default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientLimits {
+    pub max_request_bytes: Option<i64>,
+    pub rate_limit_per_second: Option<i64>,
+    pub rate_burst: Option<i64>,
 }
 
 /// A client to create.
@@ -28,9 +39,12 @@ pub struct NewClient {
     pub practitioner: Option<String>,
     pub token_hash: Vec<u8>,
     pub expires_at: Option<i64>,
+    pub certificate_sha256: Option<String>,
+    pub limits: ClientLimits,
 }
 
-const COLUMNS: &str = "id, name, role, facility, insurer, practitioner, token_hash, created_at, expires_at, revoked_at";
+const COLUMNS: &str = "id, name, role, facility, insurer, practitioner, token_hash, created_at, expires_at, revoked_at, \
+                       certificate_sha256, max_request_bytes, rate_limit_per_second, rate_burst";
 
 fn row(r: &super::sql::Row<'_>) -> Result<ClientRow, StoreError> {
     Ok(ClientRow {
@@ -44,6 +58,12 @@ fn row(r: &super::sql::Row<'_>) -> Result<ClientRow, StoreError> {
         created_at: r.i64(7)?,
         expires_at: r.opt_i64(8)?,
         revoked_at: r.opt_i64(9)?,
+        certificate_sha256: r.opt_string(10)?,
+        limits: ClientLimits {
+            max_request_bytes: r.opt_i64(11)?,
+            rate_limit_per_second: r.opt_i64(12)?,
+            rate_burst: r.opt_i64(13)?,
+        },
     })
 }
 
@@ -51,8 +71,9 @@ impl Tx<'_> {
     pub fn insert_client(&mut self, client: &NewClient) -> Result<i64, StoreError> {
         let now = self.now();
         self.conn().insert_returning(
-            "INSERT INTO clients (name, role, facility, insurer, practitioner, token_hash, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO clients (name, role, facility, insurer, practitioner, token_hash, created_at,
+                expires_at, certificate_sha256, max_request_bytes, rate_limit_per_second, rate_burst)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             args![
                 &client.name,
                 &client.role,
@@ -62,6 +83,10 @@ impl Tx<'_> {
                 &client.token_hash,
                 now,
                 client.expires_at,
+                client.certificate_sha256.as_deref(),
+                client.limits.max_request_bytes,
+                client.limits.rate_limit_per_second,
+                client.limits.rate_burst,
             ],
         )
     }
@@ -69,6 +94,17 @@ impl Tx<'_> {
     pub fn client_by_id(&mut self, id: i64) -> Result<Option<ClientRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM clients WHERE id = ?");
         self.conn().query_opt(&sql, args![id], row)
+    }
+
+    /// The active (not revoked) client registered with this certificate fingerprint.
+    pub fn client_by_certificate(
+        &mut self,
+        sha256_hex: &str,
+    ) -> Result<Option<ClientRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM clients WHERE certificate_sha256 = ? AND revoked_at IS NULL"
+        );
+        self.conn().query_opt(&sql, args![sha256_hex], row)
     }
 
     pub fn list_clients(&mut self) -> Result<Vec<ClientRow>, StoreError> {

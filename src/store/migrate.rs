@@ -27,6 +27,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "feed_insurer",
         include_str!("../../migrations/sqlite/0004_feed_insurer.sql"),
     ),
+    (
+        5,
+        "client_limits",
+        include_str!("../../migrations/sqlite/0005_client_limits.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -49,6 +54,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "feed_insurer",
         include_str!("../../migrations/postgres/0004_feed_insurer.sql"),
+    ),
+    (
+        5,
+        "client_limits",
+        include_str!("../../migrations/postgres/0005_client_limits.sql"),
     ),
 ];
 

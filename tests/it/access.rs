@@ -571,11 +571,17 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
         }
     }
     // Endpoints without a person: who may call them at all.
-    let role_only: [(&str, reqwest::Method, &str, &[Who]); 6] = [
+    let role_only: [(&str, reqwest::Method, &str, &[Who]); 7] = [
         (
             "admin clients",
             reqwest::Method::GET,
             "/admin/clients",
+            &[Who::Admin],
+        ),
+        (
+            "admin audit",
+            reqwest::Method::GET,
+            "/admin/audit?outcome=denied",
             &[Who::Admin],
         ),
         (

@@ -30,6 +30,7 @@ fn every_error_code_is_documented() {
 #[test]
 fn api_body_schemas_are_current() {
     use kakari::api_schema::{compiles, schema_of};
+    use kakari::service::audit::AuditPage;
     use kakari::service::clients::ClientRequest;
     use kakari::service::directory::{OrganizationRequest, PractitionerRequest};
     use kakari::service::registration::{ConsentChange, RegistrationRequest};
@@ -58,6 +59,12 @@ fn api_body_schemas_are_current() {
             "consent-change",
             schema_of::<ConsentChange>(),
             compiles::<ConsentChange>(),
+        ),
+        // A response body: GET /admin/audit (tests/it/audit.rs validates real pages).
+        (
+            "audit-page",
+            schema_of::<AuditPage>(),
+            compiles::<AuditPage>(),
         ),
     ];
     for (name, schema, compiled) in schemas {

@@ -4,6 +4,7 @@ mod support;
 
 mod access;
 mod convert;
+mod audit;
 mod demo;
 mod directory_page;
 mod docs;
@@ -17,5 +18,6 @@ mod masters;
 mod robustness;
 mod schemas;
 mod store_contract;
+mod tls;
 mod tokutei;
 mod uke_claims;

@@ -4,7 +4,7 @@ use kakari::domain::{Decimal, LabResult, LabValue, MedicationKind, MedicationRec
 use kakari::domain::{Demographics, MemberId, Provenance, SourceFormat, SubjectRef};
 use kakari::store::StoreError;
 use kakari::store::audit::{AuditEntry, AuditFilter, ChainBreak};
-use kakari::store::clients::NewClient;
+use kakari::store::clients::{ClientLimits, NewClient};
 use kakari::store::inputs::KeyClaim;
 use kakari::store::persons::PersonLink;
 use kakari::store::records::Owner;
@@ -49,6 +49,12 @@ fn clients_round_trip_and_revoke(db: &TestDb) {
                 practitioner: None,
                 token_hash: vec![1, 2, 3],
                 expires_at: None,
+                certificate_sha256: Some("ab".repeat(32)),
+                limits: ClientLimits {
+                    max_request_bytes: Some(4096),
+                    rate_limit_per_second: Some(5),
+                    rate_burst: None,
+                },
             })
         })
         .unwrap();
@@ -58,6 +64,13 @@ fn clients_round_trip_and_revoke(db: &TestDb) {
         .unwrap();
     assert_eq!(row.role, "emr");
     assert_eq!(row.facility.as_deref(), Some("1311234567"));
+    assert_eq!(row.limits.max_request_bytes, Some(4096));
+    assert_eq!(row.limits.rate_limit_per_second, Some(5));
+    assert_eq!(row.limits.rate_burst, None);
+    let by_cert = store
+        .read_blocking(|tx| tx.client_by_certificate(&"ab".repeat(32)))
+        .unwrap();
+    assert_eq!(by_cert.map(|r| r.id), Some(id));
     assert_eq!(row.token_hash, vec![1, 2, 3]);
     assert!(row.revoked_at.is_none());
     assert!(
@@ -69,6 +82,13 @@ fn clients_round_trip_and_revoke(db: &TestDb) {
         !store
             .write_blocking(move |tx| tx.revoke_client(id))
             .unwrap()
+    );
+    // A revoked client's certificate no longer authenticates anyone.
+    assert!(
+        store
+            .read_blocking(|tx| tx.client_by_certificate(&"ab".repeat(32)))
+            .unwrap()
+            .is_none()
     );
     let row = store
         .read_blocking(move |tx| tx.client_by_id(id))
@@ -558,7 +578,7 @@ fn audit_chain_detects_edits_and_removals(db: &TestDb) {
 }
 
 /// Runs raw SQL against the test database, outside kakari.
-fn tamper(db: &TestDb, sql: &str) {
+pub fn tamper(db: &TestDb, sql: &str) {
     match db {
         TestDb::Sqlite { url, .. } => {
             let conn = rusqlite::Connection::open(url.trim_start_matches("sqlite://")).unwrap();

@@ -189,6 +189,11 @@ impl TestApp {
             ..kakari::config::Config::default()
         };
         tweak(&mut config);
+        let scheme = if config.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let state = kakari::app::AppState::open(config).expect("open app state");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
@@ -196,7 +201,7 @@ impl TestApp {
         let handle = server.handle();
         actix_web::rt::spawn(server);
         Self {
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("{scheme}://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
             state,
             handle,
@@ -206,6 +211,11 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The database the gateway runs on.
+    pub fn db(&self) -> &TestDb {
+        &self._db
     }
 
     /// Creates a client through the admin API; returns its token.

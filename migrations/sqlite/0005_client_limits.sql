@@ -1,0 +1,13 @@
+-- Client certificates and per-client limits (SQLite). Keep in step with
+-- postgres/0005_client_limits.sql.
+--
+-- certificate_sha256: lower-case hex SHA-256 of the client's DER certificate (mTLS); one
+-- active client per certificate. The limits override the server defaults when set.
+ALTER TABLE clients ADD COLUMN certificate_sha256 TEXT;
+ALTER TABLE clients ADD COLUMN max_request_bytes INTEGER;
+ALTER TABLE clients ADD COLUMN rate_limit_per_second INTEGER;
+ALTER TABLE clients ADD COLUMN rate_burst INTEGER;
+CREATE UNIQUE INDEX clients_certificate ON clients (certificate_sha256)
+    WHERE certificate_sha256 IS NOT NULL AND revoked_at IS NULL;
+-- The audit trail is listed by time and by seq; seq is the primary key.
+CREATE INDEX audit_events_at ON audit_events (at);
