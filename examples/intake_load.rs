@@ -68,7 +68,7 @@ fn parse_args() -> Args {
 fn message(i: usize) -> (String, Vec<u8>) {
     let patient = format!("{:010}", 1_000_000 + i % 10_000);
     let control = 30_000_000_000 + i as u64;
-    let (kind, text) = if i % 2 == 0 {
+    let (kind, text) = if i.is_multiple_of(2) {
         ("OMP-01", hl7_data::rde_o11_for(&patient, control))
     } else {
         ("OML-11", hl7_data::oul_r22_for(&patient, control))

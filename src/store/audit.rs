@@ -148,8 +148,19 @@ fn row(r: &super::sql::Row<'_>) -> Result<AuditRow, StoreError> {
 }
 
 impl Tx<'_> {
-    /// Appends entries to the chain; returns the sequence number of the last one.
-    pub fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<Option<i64>, StoreError> {
+    /// Appends entries to the chain as part of this unit of work. They are written when the
+    /// unit ends, just before its commit (see `Tx::finish`), so that on PostgreSQL the
+    /// chain's lock is held only from there to the commit, not for the whole unit.
+    pub fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        self.pending_audit.extend_from_slice(entries);
+        Ok(())
+    }
+
+    /// Writes entries to the end of the chain now; returns the sequence number of the last.
+    pub(crate) fn write_audit(
+        &mut self,
+        entries: &[AuditEntry],
+    ) -> Result<Option<i64>, StoreError> {
         if entries.is_empty() {
             return Ok(None);
         }

@@ -133,6 +133,8 @@ pub struct Tx<'c> {
     now: i64,
     /// Lab results inserted by this unit of work, numbered into the feed when it ends.
     pending_labs: Vec<i64>,
+    /// Audit entries of this unit of work, chained when it ends.
+    pending_audit: Vec<audit::AuditEntry>,
 }
 
 impl<'c> Tx<'c> {
@@ -141,14 +143,19 @@ impl<'c> Tx<'c> {
             conn,
             now: now_millis(),
             pending_labs: Vec::new(),
+            pending_audit: Vec::new(),
         }
     }
 
     /// Ends a successful unit of work, just before its commit: numbers the lab results it
-    /// inserted into the feed (see `records::assign_feed`), so feed order is commit order.
+    /// inserted into the feed (see `records::assign_feed`), so feed order is commit order,
+    /// and chains its audit entries. Both take the serialising locks last, so concurrent
+    /// units on PostgreSQL wait for each other only for the commit itself.
     fn finish(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.pending_labs);
-        self.assign_feed(&pending)
+        self.assign_feed(&pending)?;
+        let audit = std::mem::take(&mut self.pending_audit);
+        self.write_audit(&audit).map(|_| ())
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -3,8 +3,8 @@
 mod support;
 
 mod access;
-mod convert;
 mod audit;
+mod convert;
 mod demo;
 mod directory_page;
 mod docs;
