@@ -263,6 +263,9 @@ fn print_guide(listen: &str, clients: &[(String, String, CreatedClient)]) {
     println!("  curl -s '{base}/directory/organizations?function=home-care'");
     println!("  open {base}/directory   # the public search page (Japanese)");
     println!("  curl -s -H \"Authorization: Bearer $ADMIN_TOKEN\" {base}/admin/clients");
+    println!(
+        "  curl -s -H \"Authorization: Bearer $ADMIN_TOKEN\" '{base}/admin/audit?limit=5'   # the audit trail"
+    );
     println!("  curl -s {base}/metrics | grep kakari_ | head");
     println!("\nAPI: {base}/openapi.json, docs/api.md. Stop with Ctrl-C.\n");
 }
