@@ -2,7 +2,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
-use serde::Deserialize;
 
 use super::extract::{Authenticated, JsonBody, base_url};
 use super::problem::HttpProblem;
@@ -65,35 +64,9 @@ pub async fn revoke_client(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Query of `GET /admin/audit`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct AuditParams {
-    /// Client id.
-    pub client: Option<i64>,
-    /// Action, e.g. `read`, `search`, `create`, `ingest`, `access`.
-    pub action: Option<String>,
-    /// FHIR resource type (or kakari's own: `Registration`, `Client`, …).
-    pub resource_type: Option<String>,
-    /// Insurance member id of the person whose data it was.
-    pub person: Option<String>,
-    /// `success`, `denied` or `failed`.
-    pub outcome: Option<String>,
-    /// RFC 3339 date-time, inclusive.
-    pub since: Option<String>,
-    /// RFC 3339 date-time, exclusive.
-    pub until: Option<String>,
-    /// Rows per page, 1-1000 (default 100).
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page (absent: from the first row).
-    pub cursor: Option<String>,
-    /// `json` (default) or `fhir` (a Bundle of AuditEvent).
-    pub format: Option<String>,
-}
-
 /// The audit trail, oldest first, filtered and paged. The next page's cursor is in
 /// `Kakari-Next-Cursor` (and `next_cursor` / the Bundle's `next` link).
-#[utoipa::path(tag = "admin", params(AuditParams), responses(
+#[utoipa::path(tag = "admin", params(AuditQuery), responses(
     (status = 200, description = "a page of the trail (JSON, or FHIR with format=fhir)", body = AuditPage,
         headers(("Kakari-Next-Cursor" = String, description = "cursor of the next page"))),
     (status = 400, description = "bad filter, cursor, format or limit"),
@@ -107,8 +80,8 @@ pub async fn list_audit(
     req: HttpRequest,
 ) -> ApiResult {
     access::require_role(&ctx.caller, access::ADMINISTRATORS).map_err(HttpProblem::json)?;
-    let p: AuditParams = query::parse(&req).map_err(HttpProblem::json)?;
-    let fhir = match p.format.as_deref() {
+    let q: AuditQuery = query::parse(&req).map_err(HttpProblem::json)?;
+    let fhir = match q.format.as_deref() {
         None | Some("json") => false,
         Some("fhir") => true,
         Some(_) => {
@@ -118,17 +91,6 @@ pub async fn list_audit(
                 "format is json or fhir",
             )));
         }
-    };
-    let q = AuditQuery {
-        client: p.client,
-        action: p.action,
-        resource_type: p.resource_type,
-        person: p.person,
-        outcome: p.outcome,
-        since: p.since,
-        until: p.until,
-        limit: p.limit,
-        cursor: p.cursor,
     };
     let listing = audit::list(&app, &ctx, q)
         .await

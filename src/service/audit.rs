@@ -8,7 +8,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -25,21 +25,31 @@ pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 const OUTCOMES: &[&str] = &["success", "denied", "failed"];
 
-/// What an administrator asks for (all optional; strings as given in the query).
-#[derive(Debug, Clone, Default)]
+/// What an administrator asks for: the query of `GET /admin/audit` (all optional; strings
+/// as given in the query).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Client id.
     pub client: Option<i64>,
+    /// Action, e.g. `read`, `search`, `create`, `ingest`, `access`.
     pub action: Option<String>,
+    /// FHIR resource type (or kakari's own: `Registration`, `Client`, …).
     pub resource_type: Option<String>,
-    /// Insurance member id.
+    /// Insurance member id of the person whose data it was.
     pub person: Option<String>,
+    /// `success`, `denied` or `failed`.
     pub outcome: Option<String>,
-    /// RFC 3339, inclusive.
+    /// RFC 3339 date-time, inclusive.
     pub since: Option<String>,
-    /// RFC 3339, exclusive.
+    /// RFC 3339 date-time, exclusive.
     pub until: Option<String>,
+    /// Rows per page, 1-1000 (default 100).
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page (absent: from the first row).
     pub cursor: Option<String>,
+    /// `json` (default) or `fhir` (a Bundle of AuditEvent); rendering is the HTTP layer's.
+    pub format: Option<String>,
 }
 
 /// One audit row as listed.

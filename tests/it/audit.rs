@@ -56,13 +56,7 @@ async fn busy_app(db: TestDb) -> (TestApp, String) {
 }
 
 async fn audit_page(app: &TestApp, query: &str) -> (u16, Value, Option<String>) {
-    let resp = app
-        .http
-        .get(app.url(&format!("/admin/audit{query}")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.get(ADMIN_TOKEN, &format!("/admin/audit{query}")).await;
     let status = resp.status().as_u16();
     let cursor = resp
         .headers()
@@ -195,12 +189,8 @@ async fn the_audit_trail_is_listed_filtered_and_paged(db: TestDb) {
 
     // FHIR: a Bundle of AuditEvent, valid against the official R4 schema.
     let resp = app
-        .http
-        .get(app.url("/admin/audit?format=fhir&limit=1000"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .get(ADMIN_TOKEN, "/admin/audit?format=fhir&limit=1000")
+        .await;
     assert_eq!(resp.status(), 200);
     assert!(
         resp.headers()["content-type"]

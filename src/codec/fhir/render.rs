@@ -450,16 +450,73 @@ pub fn medication(
     m: &MedicationRecord,
     organization: Option<&str>,
 ) -> Value {
-    let status = m.status.as_deref();
-    let (rtype, profile) = match m.kind {
-        MedicationKind::Prescription => ("MedicationRequest", "JP_MedicationRequest"),
-        MedicationKind::Dispense => ("MedicationDispense", "JP_MedicationDispense"),
-        MedicationKind::Claim | MedicationKind::Statement => {
-            ("MedicationStatement", "JP_MedicationStatement")
-        }
-        MedicationKind::Administration => {
-            ("MedicationAdministration", "JP_MedicationAdministration")
-        }
+    // The resource type, its JP Core profile, and the status vocabulary of that type with
+    // the status to use when the source gave none (or one outside the vocabulary).
+    let (rtype, profile, statuses, default_status): (_, _, &[&str], _) = match m.kind {
+        MedicationKind::Prescription => (
+            "MedicationRequest",
+            "JP_MedicationRequest",
+            &[
+                "active",
+                "on-hold",
+                "cancelled",
+                "completed",
+                "entered-in-error",
+                "stopped",
+                "draft",
+                "unknown",
+            ],
+            "active",
+        ),
+        MedicationKind::Dispense => (
+            "MedicationDispense",
+            "JP_MedicationDispense",
+            &[
+                "preparation",
+                "in-progress",
+                "cancelled",
+                "on-hold",
+                "completed",
+                "entered-in-error",
+                "stopped",
+                "declined",
+                "unknown",
+            ],
+            "completed",
+        ),
+        MedicationKind::Claim | MedicationKind::Statement => (
+            "MedicationStatement",
+            "JP_MedicationStatement",
+            &[
+                "active",
+                "completed",
+                "entered-in-error",
+                "intended",
+                "stopped",
+                "on-hold",
+                "unknown",
+                "not-taken",
+            ],
+            if m.kind == MedicationKind::Claim {
+                "completed"
+            } else {
+                "active"
+            },
+        ),
+        MedicationKind::Administration => (
+            "MedicationAdministration",
+            "JP_MedicationAdministration",
+            &[
+                "in-progress",
+                "not-done",
+                "on-hold",
+                "completed",
+                "entered-in-error",
+                "stopped",
+                "unknown",
+            ],
+            "completed",
+        ),
     };
     let mut r = resource(rtype, id, profile);
     if m.kind == MedicationKind::Claim
@@ -477,28 +534,23 @@ pub fn medication(
     if let Some(ids) = medication_identifiers(m) {
         r.insert("identifier".into(), ids);
     }
-    let subject = reference(&format!("Patient/{patient_id}"));
+    r.insert(
+        "status".into(),
+        json!(pick(m.status.as_deref(), statuses, default_status)),
+    );
+    r.insert(
+        "medicationCodeableConcept".into(),
+        concept(&m.codings, m.drug_name.as_deref()),
+    );
+    r.insert(
+        "subject".into(),
+        reference(&format!("Patient/{patient_id}")),
+    );
     let recorded = m.recorded_at.map(|t| t.to_string());
     let dosage = dosage(m);
     match m.kind {
         MedicationKind::Prescription => {
-            const ALLOWED: &[&str] = &[
-                "active",
-                "on-hold",
-                "cancelled",
-                "completed",
-                "entered-in-error",
-                "stopped",
-                "draft",
-                "unknown",
-            ];
-            r.insert("status".into(), json!(pick(status, ALLOWED, "active")));
             r.insert("intent".into(), json!("order"));
-            r.insert(
-                "medicationCodeableConcept".into(),
-                concept(&m.codings, m.drug_name.as_deref()),
-            );
-            r.insert("subject".into(), subject);
             if let Some(t) = recorded {
                 r.insert("authoredOn".into(), json!(t));
             }
@@ -516,23 +568,6 @@ pub fn medication(
             }
         }
         MedicationKind::Dispense => {
-            const ALLOWED: &[&str] = &[
-                "preparation",
-                "in-progress",
-                "cancelled",
-                "on-hold",
-                "completed",
-                "entered-in-error",
-                "stopped",
-                "declined",
-                "unknown",
-            ];
-            r.insert("status".into(), json!(pick(status, ALLOWED, "completed")));
-            r.insert(
-                "medicationCodeableConcept".into(),
-                concept(&m.codings, m.drug_name.as_deref()),
-            );
-            r.insert("subject".into(), subject);
             if let Some(a) = actor(m, organization) {
                 r.insert("performer".into(), json!([{"actor": a}]));
             }
@@ -547,27 +582,6 @@ pub fn medication(
             }
         }
         MedicationKind::Claim | MedicationKind::Statement => {
-            const ALLOWED: &[&str] = &[
-                "active",
-                "completed",
-                "entered-in-error",
-                "intended",
-                "stopped",
-                "on-hold",
-                "unknown",
-                "not-taken",
-            ];
-            let default = if m.kind == MedicationKind::Claim {
-                "completed"
-            } else {
-                "active"
-            };
-            r.insert("status".into(), json!(pick(status, ALLOWED, default)));
-            r.insert(
-                "medicationCodeableConcept".into(),
-                concept(&m.codings, m.drug_name.as_deref()),
-            );
-            r.insert("subject".into(), subject);
             if let Some(start) = m.start {
                 let mut period = Map::new();
                 period.insert("start".into(), json!(date_text(start)));
@@ -587,21 +601,6 @@ pub fn medication(
             }
         }
         MedicationKind::Administration => {
-            const ALLOWED: &[&str] = &[
-                "in-progress",
-                "not-done",
-                "on-hold",
-                "completed",
-                "entered-in-error",
-                "stopped",
-                "unknown",
-            ];
-            r.insert("status".into(), json!(pick(status, ALLOWED, "completed")));
-            r.insert(
-                "medicationCodeableConcept".into(),
-                concept(&m.codings, m.drug_name.as_deref()),
-            );
-            r.insert("subject".into(), subject);
             if let Some(t) = recorded.or_else(|| m.start.map(date_text)) {
                 r.insert("effectiveDateTime".into(), json!(t));
             }
