@@ -35,6 +35,8 @@ pub struct AppState {
     pub drugs: Arc<DrugMasterHandle>,
     /// 特定健診 items and their JLAC10 codes.
     pub checkup_items: &'static CheckupItems,
+    /// This instance's name for its readiness probe row (random per process).
+    pub instance: String,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             started: Instant::now(),
             drugs: Arc::new(DrugMasterHandle::new(drugs)),
             checkup_items,
+            instance: uuid::Uuid::new_v4().to_string(),
         }))
     }
 }

@@ -137,6 +137,8 @@ catalogue! {
     Ssmix2MessageType = ("ssmix2.message_type", 422, "MSH-9 is not a message type of the file's data type"),
     Ssmix2CareDate = ("ssmix2.care_date", 422, "date folder differs from the message's care date field"),
     Ssmix2Invalidated = ("ssmix2.invalidated", 409, "file is invalidated (flag 0); a later file supersedes it"),
+    // Intake of messages and files.
+    IntakeKeyReused = ("intake.key_reused", 409, "the sender's id for this input was used before for other content"),
     // Archives (SS-MIX2 uploads).
     ArchiveInvalid = ("archive.invalid", 400, "not a readable zip, tar or tar.gz archive"),
     ArchiveUnsafeEntry = ("archive.unsafe_entry", 422, "archive entry refused: path traversal, link, device, oversize or zip bomb"),

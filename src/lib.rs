@@ -15,6 +15,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod intake;
 pub mod mapping;
 pub mod mllp;
 pub mod server;

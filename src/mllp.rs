@@ -104,18 +104,14 @@ async fn serve_connection(
             let reply = match hl7::receive(&state, &ctx, &message).await {
                 Ok(reply) => reply.bytes,
                 Err(problem) => {
-                    // Not stored (database unavailable, client misconfigured): say so with AR.
+                    // Not stored (client misconfigured): AR for each message, MSA-2 its own
+                    // MSH-10.
                     tracing::error!(code = %problem.code, "MLLP message not stored");
-                    let rejected = Rejected {
-                        issues: problem.issues,
-                        charset: Charset::Ascii,
-                    };
-                    hl7v2::reject_unreadable(
-                        &rejected,
-                        "KAKARI-MLLP",
-                        time::OffsetDateTime::now_utc(),
-                    )
-                    .to_bytes()
+                    let issue =
+                        problem.issues.first().cloned().unwrap_or_else(|| {
+                            Issue::error(problem.code, "MSH", problem.code.title())
+                        });
+                    hl7::refuse_all(&message, issue)
                 }
             };
             if stream.write_all(&frame(&reply)).await.is_err() {

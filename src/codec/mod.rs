@@ -3,6 +3,7 @@
 //! locations). Only this module knows formats; nothing here does IO beyond reading the
 //! bytes it is handed.
 
+pub mod archive;
 pub mod fhir;
 pub mod hl7v2;
 pub mod lab_csv;

@@ -8,12 +8,12 @@ use super::Fatal;
 use super::offline::{self, Item};
 use super::patients::Patients;
 use super::progress::Progress;
+use crate::codec::archive::{self, Limits};
 use crate::codec::hl7v2;
 use crate::domain::InstitutionCode;
 use crate::error::{ErrorCode, Issue};
-use crate::service::messages::Incoming;
-use crate::service::ssmix2::FileReport;
-use crate::service::storage_tree::{self, Entry};
+use crate::intake::report::file_or_report;
+use crate::intake::{FileReport, Incoming};
 
 /// Reads every message of the input; returns the per-message report.
 pub fn read(
@@ -23,17 +23,13 @@ pub fn read(
 ) -> Result<Vec<FileReport>, Fatal> {
     let mut items = Vec::new();
     if input.is_dir() {
-        let progress = Progress::new(Some(storage_tree::count_dir(input)?), "files");
-        storage_tree::walk_dir(input, &mut |entry| {
+        let progress = Progress::new(Some(archive::count_dir(input)?), "files");
+        let limits = Limits::default();
+        archive::walk_dir(input, &limits, &archive::everything, &mut |entry| {
             progress.step();
-            match entry {
-                Entry::File { path, bytes } => messages(&path, &bytes, facility, &mut items),
-                Entry::Refused { path, issue } => {
-                    items.push(Item::Reported(FileReport::rejected(path, &issue)));
-                }
-                Entry::Skipped { path, reason } => {
-                    items.push(Item::Reported(FileReport::skipped(path, reason)));
-                }
+            match file_or_report(entry) {
+                Ok((path, bytes)) => messages(&path, &bytes, facility, &mut items),
+                Err(report) => items.push(Item::Reported(*report)),
             }
             true
         })?;

@@ -1,6 +1,6 @@
 //! Reads an SS-MIX2 storage tree (a directory, or a zip / tar / tar.gz archive of one)
-//! with the import's own walker and file check (`service::storage_tree`,
-//! `service::ssmix2::prepare_file`).
+//! with the import's own walker and file check (`codec::archive`,
+//! `intake::storage_file`).
 
 use std::fs::File;
 use std::io::Read;
@@ -10,9 +10,10 @@ use super::Fatal;
 use super::offline::{self, Item};
 use super::patients::Patients;
 use super::progress::Progress;
+use crate::codec::archive::{self, Entry, Limits};
 use crate::domain::InstitutionCode;
-use crate::service::ssmix2::{FileReport, prepare_file};
-use crate::service::storage_tree::{self, Entry};
+use crate::intake::FileReport;
+use crate::intake::storage_file::{TreeItem, tree_item};
 
 /// Reads every file of the tree; returns the per-file report.
 pub fn read(
@@ -24,36 +25,36 @@ pub fn read(
     let progress;
     let mut sink = |entry: Entry, progress: &Progress| {
         progress.step();
-        items.push(match entry {
-            Entry::File { path, bytes } => {
-                let mut incoming = prepare_file(&path, bytes, facility);
+        items.push(match tree_item(entry, facility) {
+            TreeItem::File { path, mut incoming } => {
                 // The raw bytes are not needed once decoded; keep memory to the records.
                 incoming.raw = Vec::new();
-                Item::Decoded {
-                    path,
-                    incoming: Box::new(incoming),
-                }
+                Item::Decoded { path, incoming }
             }
-            Entry::Refused { path, issue } => Item::Reported(FileReport::rejected(path, &issue)),
-            Entry::Skipped { path, reason } => Item::Reported(FileReport::skipped(path, reason)),
+            TreeItem::Reported(report) => Item::Reported(*report),
         });
         true
     };
+    let limits = Limits::default();
     if input.is_dir() {
-        progress = Progress::new(Some(storage_tree::count_dir(input)?), "files");
-        storage_tree::walk_dir(input, &mut |e| sink(e, &progress))?;
+        progress = Progress::new(Some(archive::count_dir(input)?), "files");
+        archive::walk_dir(input, &limits, &archive::everything, &mut |e| {
+            sink(e, &progress)
+        })?;
     } else {
         let unreadable = || Fatal("the input cannot be read".into());
         let mut file = File::open(input).map_err(|_| unreadable())?;
         let mut head = [0u8; 512];
         let n = file.read(&mut head).map_err(|_| unreadable())?;
-        let kind = storage_tree::sniff(&head[..n]).ok_or_else(|| {
+        let kind = archive::sniff(&head[..n]).ok_or_else(|| {
             Fatal("an SS-MIX2 input is a directory or a zip, tar or tar.gz archive".into())
         })?;
-        let total = storage_tree::count_archive(File::open(input).map_err(|_| unreadable())?, kind);
+        let total = archive::count_archive(File::open(input).map_err(|_| unreadable())?, kind);
         progress = Progress::new(total, "files");
         let file = File::open(input).map_err(|_| unreadable())?;
-        storage_tree::walk_archive(file, kind, &mut |e| sink(e, &progress))?;
+        archive::walk_archive(file, kind, &limits, &archive::everything, &mut |e| {
+            sink(e, &progress)
+        })?;
     }
     progress.finish();
     Ok(offline::settle(items, patients))

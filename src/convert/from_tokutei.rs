@@ -10,8 +10,8 @@ use super::patients::Patients;
 use crate::codec::tokutei::{ReadLimits, read_submission};
 use crate::domain::{ClinicalRecord, SubjectRef};
 use crate::error::Issue;
+use crate::intake::FileReport;
 use crate::mapping::checkup_items::CheckupItems;
-use crate::service::ssmix2::FileReport;
 
 /// The entry an issue belongs to: its location up to the first space (`…/DATA/h1.xml`).
 fn entry_of(issue: &Issue) -> &str {

@@ -8,8 +8,8 @@ use super::Fatal;
 use super::patients::Patients;
 use crate::codec::uke;
 use crate::domain::ClinicalRecord;
+use crate::intake::FileReport;
 use crate::mapping::drug_master::DrugMaster;
-use crate::service::ssmix2::FileReport;
 
 /// Reads the file; a file that is not UKE at all is a fatal error.
 pub fn read(

@@ -49,6 +49,12 @@ impl std::fmt::Display for Fatal {
     }
 }
 
+impl From<crate::codec::archive::Stop> for Fatal {
+    fn from(stop: crate::codec::archive::Stop) -> Self {
+        crate::intake::report::stop_problem(stop).into()
+    }
+}
+
 impl From<crate::error::Problem> for Fatal {
     fn from(p: crate::error::Problem) -> Self {
         let first = p.issues.first();

@@ -1,18 +1,20 @@
-//! What the store would decide for each decoded HL7 v2 message or SS-MIX2 file, decided
-//! without a store, and the records of the accepted ones filed per patient.
+//! The gateway's disposition of each decoded HL7 v2 message or SS-MIX2 file
+//! (`intake::decide`, the same rule), applied in input order with the keys seen in
+//! memory, and the records of the files that stay current filed per patient.
 //!
-//! The rules are `service::messages::store`'s, over the whole input at once:
-//! unreadable or with errors → rejected; seen before in this input (same SS-MIX2 file
-//! name, or same sender and MSH-10) → duplicate; an invalidation file (flag `0`) →
-//! superseded, withdrawing the valid files of the same record (same file name stem)
-//! wherever they are in the input; otherwise accepted.
+//! As in the gateway: unreadable or with errors → rejected; the same key and content
+//! seen before in this input → duplicate; the same key with other content → rejected
+//! (`intake.key_reused`); an invalidation file (flag `0`) → superseded, withdrawing the
+//! files of the same record accepted before it; otherwise accepted. A withdrawn file
+//! stays reported as accepted (it was, until the invalidation came) but its records are
+//! not converted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::patients::Patients;
-use crate::error::{ErrorCode, Issue};
-use crate::service::messages::{Disposition, Incoming};
-use crate::service::ssmix2::{FileReport, report_of};
+use crate::error::ErrorCode;
+use crate::intake::report::report_of;
+use crate::intake::{Disposition, FileReport, Incoming, KeysInMemory, Verdict, decide};
 
 /// A file or message of the input, decoded or already reported.
 pub enum Item {
@@ -23,35 +25,21 @@ pub enum Item {
     Reported(FileReport),
 }
 
-fn has_errors(incoming: &Incoming) -> bool {
-    incoming.issues.iter().any(Issue::is_error)
-        || incoming.mapped.as_ref().is_some_and(|m| m.has_errors())
+/// An accepted input waiting to be filed: its report's position, and the input unless an
+/// invalidation withdrew it.
+struct Kept {
+    report: usize,
+    incoming: Option<Box<Incoming>>,
 }
 
-/// Decides every item, files the accepted records, and returns the reports in input order.
+/// Decides every item, files the records that stay current, and returns the reports in
+/// input order.
 pub fn settle(items: Vec<Item>, patients: &mut Patients) -> Vec<FileReport> {
-    // Valid, readable files of each invalidated record.
-    let mut invalidated: HashMap<String, usize> = HashMap::new();
-    for item in &items {
-        if let Item::Decoded { incoming, .. } = item
-            && let Some(origin) = incoming.origin.as_ref().filter(|o| !o.valid)
-            && incoming.mapped.is_some()
-        {
-            invalidated.entry(origin.stem.clone()).or_default();
-        }
-    }
-    for item in &items {
-        if let Item::Decoded { incoming, .. } = item
-            && let Some(origin) = incoming.origin.as_ref().filter(|o| o.valid)
-            && !has_errors(incoming)
-            && let Some(count) = invalidated.get_mut(&origin.stem)
-        {
-            *count += 1;
-        }
-    }
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut seen = KeysInMemory::default();
     let mut reports = Vec::with_capacity(items.len());
-    let mut link_warnings = Vec::new();
+    let mut kept: Vec<Kept> = Vec::new();
+    // Accepted files of each record (SS-MIX2 file name stem) still current.
+    let mut current: HashMap<String, Vec<usize>> = HashMap::new();
     for item in items {
         let (path, incoming) = match item {
             Item::Reported(r) => {
@@ -60,59 +48,61 @@ pub fn settle(items: Vec<Item>, patients: &mut Patients) -> Vec<FileReport> {
             }
             Item::Decoded { path, incoming } => (path, incoming),
         };
-        // A key is claimed only by a file that is kept (as the store does): a rejected file
-        // does not make a later good copy a duplicate.
-        let mut claim = || {
-            incoming
-                .dedup_key()
-                .is_none_or(|key| seen.insert(key.clone()))
+        let verdict = match decide(&incoming, &mut seen) {
+            Ok(v) => v,
+            Err(never) => match never {},
         };
-        let disposition = match &incoming.origin {
-            _ if incoming.mapped.is_none() => Disposition::Rejected,
-            Some(origin) if !origin.valid => {
-                if claim() {
-                    Disposition::Superseded {
-                        withdrawn: invalidated.get(&origin.stem).copied().unwrap_or(0),
-                    }
-                } else {
-                    Disposition::Duplicate
+        let disposition = match verdict {
+            Verdict::Unreadable => Disposition::Rejected,
+            Verdict::Invalid => Disposition::Error,
+            Verdict::Duplicate => Disposition::Duplicate,
+            Verdict::KeyReused => Disposition::KeyReused,
+            Verdict::Invalidation => {
+                let stem = incoming.origin.as_ref().map(|o| o.stem.as_str());
+                let withdrawn = stem.and_then(|s| current.remove(s)).unwrap_or_default();
+                for &k in &withdrawn {
+                    kept[k].incoming = None;
+                }
+                Disposition::Superseded {
+                    withdrawn: withdrawn.len(),
                 }
             }
-            _ if has_errors(&incoming) => Disposition::Error,
-            _ if !claim() => Disposition::Duplicate,
-            Some(origin) if invalidated.contains_key(&origin.stem) => {
-                let mut report = FileReport::rejected(
-                    path,
-                    &Issue::warning(
-                        ErrorCode::Ssmix2Invalidated,
-                        "file name",
-                        "withdrawn: an invalidation file (flag 0) of the same record is in the input",
-                    ),
-                );
-                report.status = "superseded".into();
-                reports.push(report);
-                continue;
-            }
-            _ => file(&incoming, patients, &mut link_warnings),
+            Verdict::Accept => Disposition::Accepted {
+                records: incoming.mapped.as_ref().map_or(0, |m| m.records.len()),
+                mapped: incoming.mapped.as_ref().is_some_and(|m| !m.not_mapped),
+                warnings: Vec::new(),
+            },
         };
-        let mut report = report_of(path, &incoming, Ok(disposition));
-        report.warnings.append(&mut link_warnings);
-        reports.push(report);
+        let accepted = matches!(disposition, Disposition::Accepted { .. });
+        reports.push(report_of(path, &incoming, Ok(disposition)));
+        if accepted {
+            if let Some(origin) = &incoming.origin {
+                current
+                    .entry(origin.stem.clone())
+                    .or_default()
+                    .push(kept.len());
+            }
+            kept.push(Kept {
+                report: reports.len() - 1,
+                incoming: Some(incoming),
+            });
+        }
+    }
+    for k in kept {
+        if let Some(incoming) = k.incoming {
+            let warnings = file(&incoming, patients);
+            reports[k.report].warnings.extend(warnings);
+        }
     }
     reports
 }
 
-/// Files an accepted message's patient, coverage and records; warnings about links
-/// refused go into `warnings`.
-fn file(incoming: &Incoming, patients: &mut Patients, warnings: &mut Vec<String>) -> Disposition {
-    let Some(mapped) = &incoming.mapped else {
-        return Disposition::Rejected;
-    };
-    let Some(subject) = incoming.subject() else {
-        return Disposition::Accepted {
-            records: 0,
-            mapped: !mapped.not_mapped,
-        };
+/// Files an accepted message's patient, coverage and records; returns warnings about
+/// links refused.
+fn file(incoming: &Incoming, patients: &mut Patients) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let (Some(mapped), Some(subject)) = (&incoming.mapped, incoming.subject()) else {
+        return warnings;
     };
     if let Some(p) = &mapped.patient {
         patients.add_demographics(&subject, &p.demographics);
@@ -132,8 +122,5 @@ fn file(incoming: &Incoming, patients: &mut Patients, warnings: &mut Vec<String>
         }
         patients.add_record(&subject, record.record.clone());
     }
-    Disposition::Accepted {
-        records: mapped.records.len(),
-        mapped: !mapped.not_mapped,
-    }
+    warnings
 }

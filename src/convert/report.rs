@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Fatal;
 use super::args::{InputFormat, OutputFormat};
-use crate::service::ssmix2::{FileReport, ImportSummary};
+use crate::intake::{FileReport, ImportSummary};
 
 /// What the writer produced.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

@@ -25,10 +25,10 @@ pub async fn healthz() -> HttpResponse {
     )
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers and stores (a committed one-row write).
 #[utoipa::path(tag = "operations", responses(
     (status = 200, description = "ready", body = Status),
-    (status = 503, description = "database unreachable", body = Status)
+    (status = 503, description = "database unreachable or cannot store", body = Status)
 ))]
 #[get("/readyz")]
 pub async fn readyz(app: web::Data<AppState>) -> HttpResponse {

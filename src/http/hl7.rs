@@ -20,9 +20,12 @@ pub fn mime_charset(charset: Charset) -> &'static str {
 
 /// One HL7 v2 message or a batch (ER7; the character set comes from MSH-18). The answer is
 /// the acknowledgement of each message (MSA AA / AE / AR with ERR locations) in the
-/// message's own character set, sent after the message was durably stored.
+/// message's own character set, sent after the message was durably stored. When the
+/// database is unavailable nothing is stored: 503 with `Retry-After`, and every message
+/// answered AR with its own MSH-10 in MSA-2.
 #[utoipa::path(tag = "hl7v2", request_body(content = String, content_type = "x-application/hl7-v2+er7"),
-    responses((status = 200, description = "the HL7 acknowledgement(s)", content_type = "x-application/hl7-v2+er7")),
+    responses((status = 200, description = "the HL7 acknowledgement(s)", content_type = "x-application/hl7-v2+er7"),
+        (status = 503, description = "database unavailable: every message answered AR, none stored", content_type = "x-application/hl7-v2+er7")),
     security(("bearer" = [])))]
 #[post("/hl7v2")]
 pub async fn post_hl7v2(
@@ -33,7 +36,14 @@ pub async fn post_hl7v2(
     let reply = hl7::receive(&app, &ctx, &body)
         .await
         .map_err(HttpProblem::json)?;
-    Ok(HttpResponse::Ok()
+    let mut response = if reply.stored {
+        HttpResponse::Ok()
+    } else {
+        let mut r = HttpResponse::ServiceUnavailable();
+        r.insert_header(("Retry-After", "5"));
+        r
+    };
+    Ok(response
         .content_type(format!(
             "x-application/hl7-v2+er7; charset={}",
             mime_charset(reply.charset)

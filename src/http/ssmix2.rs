@@ -7,8 +7,9 @@ use tokio::sync::mpsc;
 use super::extract::{Authenticated, SpooledBody};
 use super::problem::HttpProblem;
 use crate::app::AppState;
+use crate::intake::{FileReport, ImportSummary};
 use crate::service::hl7::facility_of;
-use crate::service::ssmix2::{self, FileReport, ImportSummary};
+use crate::service::ssmix2;
 
 /// The per-file import report (streamed as files are committed).
 #[derive(serde::Serialize, utoipa::ToSchema)]

@@ -18,6 +18,7 @@ use crate::service::intake::{hex, quarantine, record_input, resolve_owner, seen_
 use crate::service::report::ImportReport;
 use crate::service::{Ctx, sha256};
 use crate::store::audit::AuditEntry;
+use crate::store::persons::NewCoverage;
 use crate::store::records::Owner;
 use crate::telemetry;
 
@@ -158,16 +159,16 @@ pub async fn post_claims(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<Impor
                     if patient.person_pk.is_none() {
                         tx.link_patient(patient.pk, person)?;
                     }
-                    tx.insert_coverage(
-                        Some(patient.pk),
-                        Some(person),
-                        &link.member.key(),
-                        true,
-                        None,
+                    tx.insert_coverage(&NewCoverage {
+                        patient_pk: Some(patient.pk),
+                        person_pk: Some(person),
+                        member_key: &link.member.key(),
+                        active: true,
+                        source_resource_pk: None,
                         input_id,
-                        ctx2.caller.client_id,
+                        client_id: ctx2.caller.client_id,
                         received_at,
-                    )?;
+                    })?;
                 }
                 let prov = Provenance {
                     client_id: ctx2.caller.client_id,

@@ -36,13 +36,14 @@ pub fn record_input(
     })?)
 }
 
-/// Claims the idempotency key of an input; `Some(stored response)` when it was seen.
+/// Claims the idempotency key of an input whose key fixes its content (UKE and 特定健診
+/// files are keyed by their SHA-256); `Some(stored response)` when it was seen.
 pub fn seen_before(
     tx: &mut Tx<'_>,
     caller: &Caller,
     key: &str,
 ) -> Result<Option<Vec<u8>>, Problem> {
-    match tx.claim_key(&caller.sender_scope(), key)? {
+    match tx.claim_key(&caller.sender_scope(), key, None)? {
         KeyClaim::New => Ok(None),
         KeyClaim::Seen { response, .. } => Ok(Some(response.unwrap_or_default())),
     }

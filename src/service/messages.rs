@@ -1,125 +1,49 @@
 //! HL7 v2 intake shared by `POST /hl7v2`, the MLLP listener and SS-MIX2 archives: one
-//! decoded message is stored (kept as received, mapped to canonical records, its patient
-//! linked to a person through IN1), deduplicated on the sender's own id, and answered with
-//! what its acknowledgement must say.
+//! decoded message is decided on (`intake::decide`, the rule `kakari convert` applies
+//! too), then kept as received, mapped to canonical records, its patient linked to a
+//! person through IN1, and answered with what its acknowledgement must say. The
+//! acknowledgement is built only after the unit of work that stored it committed.
 //!
-//! * A message that cannot be read (no MSH) is quarantined: AR.
-//! * A message with errors (required fields missing, wrong structure) is kept in
-//!   quarantine and not mapped: AE with ERR locations. Its key is not claimed, so a
-//!   corrected message with the same MSH-10 is processed.
-//! * A message seen before (same sender MSH-3/MSH-4 + MSH-10, or same SS-MIX2 file name)
-//!   writes nothing: AA again.
-//! * Otherwise it is stored and mapped: AA, with warnings in ERR. The acknowledgement is
-//!   built only after the unit of work that stored it committed.
+//! * unreadable (no MSH): quarantined, AR;
+//! * errors (required fields missing, storage rules): quarantined, not mapped, AE with ERR
+//!   locations; the key is not claimed, so a corrected message under the same MSH-10 is
+//!   processed;
+//! * seen before with the same content: nothing written, AA again;
+//! * seen before with other content (`intake.key_reused`): quarantined, AE;
+//! * an SS-MIX2 invalidation file: the current files of the record are withdrawn;
+//! * otherwise stored and mapped: AA, with warnings in ERR.
 
 use crate::codec::hl7v2::MappedMessage;
 use crate::codec::hl7v2::map::ClinicalRecord;
-use crate::domain::{Provenance, SourceFormat, SubjectRef};
-use crate::error::{Issue, Problem};
+use crate::domain::{Provenance, SourceFormat};
+use crate::error::{ErrorCode, Issue, Problem};
+use crate::intake::report::key_reused_issue;
+use crate::intake::{Disposition, Incoming, KeyState, SeenKeys, Verdict, decide};
 use crate::service::Ctx;
 use crate::service::intake::{record_input, resolve_owner};
-use crate::store::Tx;
 use crate::store::inputs::{KeyClaim, NewQuarantine};
 use crate::store::messages::NewMessage;
-use crate::store::persons::{PersonLink, birth_date_text, sex_code};
+use crate::store::persons::{NewCoverage, PersonLink, birth_date_text, sex_code};
+use crate::store::records::Owner;
+use crate::store::{StoreError, Tx};
 
-/// Where a message came from in an SS-MIX2 storage tree.
-#[derive(Debug, Clone)]
-pub struct StorageOrigin {
-    /// The file's path in the archive (a location; never logged).
-    pub path: String,
-    /// The 7-field file name without its flag: the key of the record across versions.
-    pub stem: String,
-    pub file_name: String,
-    pub data_type: String,
-    /// The patient id of the storage path (used over a disagreeing PID-3).
-    pub patient_id: String,
-    /// False for an invalidated (`_0`) file.
-    pub valid: bool,
+/// The sender's idempotency keys in the database (`idempotency_keys`).
+struct DbKeys<'t, 'c> {
+    tx: &'t mut Tx<'c>,
+    scope: &'t str,
 }
 
-/// One message ready to store.
-#[derive(Debug, Clone)]
-pub struct Incoming {
-    pub raw: Vec<u8>,
-    /// `None` when the message could not be read at all.
-    pub mapped: Option<MappedMessage>,
-    /// The refusal of an unreadable message, or storage-rule findings of a file.
-    pub issues: Vec<Issue>,
-    pub origin: Option<StorageOrigin>,
-}
+impl SeenKeys for DbKeys<'_, '_> {
+    type Error = StoreError;
 
-impl Incoming {
-    /// A message of an HL7 v2 body as read by `hl7v2::receive` (not from a storage tree).
-    pub fn from_received(received: &crate::codec::hl7v2::Received<'_>) -> Self {
-        let (mapped, issues) = match &received.outcome {
-            Ok((_, mapped)) => (Some(mapped.clone()), Vec::new()),
-            Err(rejected) => (None, rejected.issues.clone()),
-        };
-        Self {
-            raw: received.bytes.to_vec(),
-            mapped,
-            issues,
-            origin: None,
-        }
-    }
-
-    /// Whom the records are about: the storage path's patient id wins over PID-3 for
-    /// SS-MIX2 files.
-    pub fn subject(&self) -> Option<SubjectRef> {
-        let mapped = self.mapped.as_ref()?;
-        match (&self.origin, &mapped.subject) {
-            (Some(origin), Some(SubjectRef::Local { facility, .. })) => Some(SubjectRef::Local {
-                facility: facility.clone(),
-                local_id: origin.patient_id.clone(),
-            }),
-            (_, subject) => subject.clone(),
-        }
-    }
-
-    /// The key a message is recognised by when it arrives again: the SS-MIX2 file name,
-    /// else the sender (MSH-3, MSH-4) and MSH-10.
-    pub fn dedup_key(&self) -> Option<String> {
-        match (&self.origin, &self.mapped) {
-            (Some(origin), _) => Some(format!("ssmix2|{}", origin.file_name)),
-            (None, Some(mapped)) => {
-                let header = &mapped.header;
-                Some(format!(
-                    "hl7|{}|{}|{}",
-                    header.sending_application, header.sending_facility, header.control_id
-                ))
-            }
-            (None, None) => None,
-        }
-    }
-}
-
-/// What happened to a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Disposition {
-    Accepted {
-        records: usize,
-        mapped: bool,
-    },
-    Duplicate,
-    /// An invalidation (`_0`) file: the earlier version's records were withdrawn.
-    Superseded {
-        withdrawn: usize,
-    },
-    /// Kept in quarantine, not mapped (AE).
-    Error,
-    /// Unreadable; kept in quarantine (AR).
-    Rejected,
-}
-
-impl Disposition {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Disposition::Accepted { .. } => "accepted",
-            Disposition::Duplicate => "duplicate",
-            Disposition::Superseded { .. } => "superseded",
-            Disposition::Error | Disposition::Rejected => "rejected",
-        }
+    fn claim(&mut self, key: &str, digest: &[u8; 32]) -> Result<KeyState, StoreError> {
+        Ok(match self.tx.claim_key(self.scope, key, Some(digest))? {
+            KeyClaim::New => KeyState::New,
+            KeyClaim::Seen {
+                digest: Some(seen), ..
+            } if seen.as_slice() != digest.as_slice() => KeyState::OtherContent,
+            KeyClaim::Seen { .. } => KeyState::SameContent,
+        })
     }
 }
 
@@ -160,111 +84,137 @@ pub fn store(
     incoming: &Incoming,
     received_at: i64,
 ) -> Result<Disposition, Problem> {
-    let Some(mapped) = &incoming.mapped else {
-        keep_in_quarantine(tx, ctx, incoming, &incoming.issues, received_at)?;
-        return Ok(Disposition::Rejected);
-    };
-    let mut issues: Vec<Issue> = incoming.issues.clone();
-    issues.extend(mapped.issues.iter().cloned());
-    let header = &mapped.header;
     let scope = ctx.caller.sender_scope();
-    let (format, source) = format_of(incoming);
-    let digest = super::sha256(&incoming.raw);
-    let message_type = format!("{}^{}", header.message_code, header.event);
-
-    // An invalidation file withdraws the record it names; it is not current data.
-    if let Some(origin) = incoming.origin.as_ref().filter(|o| !o.valid) {
-        let key = incoming.dedup_key().unwrap_or_default();
-        if let KeyClaim::Seen { .. } = tx.claim_key(&scope, &key)? {
-            return Ok(Disposition::Duplicate);
+    let verdict = decide(incoming, &mut DbKeys { tx, scope: &scope })?;
+    match (verdict, &incoming.mapped) {
+        (Verdict::Duplicate, _) => Ok(Disposition::Duplicate),
+        (Verdict::KeyReused, _) => {
+            keep_in_quarantine(
+                tx,
+                ctx,
+                incoming,
+                &[key_reused_issue(incoming)],
+                received_at,
+            )?;
+            Ok(Disposition::KeyReused)
         }
-        let input_id = record_input(
-            tx,
-            ctx,
-            format,
-            &digest,
-            incoming.raw.len(),
-            received_at,
-            Some(&origin.path),
-        )?;
-        let current = tx.current_messages(&scope, &origin.stem)?;
-        for m in &current {
-            tx.supersede_message(m)?;
+        (Verdict::Invalid, _) => {
+            let issues: Vec<Issue> = incoming.all_issues().cloned().collect();
+            keep_in_quarantine(tx, ctx, incoming, &issues, received_at)?;
+            Ok(Disposition::Error)
         }
-        tx.insert_message(&NewMessage {
-            input_id,
-            client_id: ctx.caller.client_id,
-            scope: &scope,
-            control_id: Some(&header.control_id),
-            sending_app: Some(&header.sending_application),
-            sending_facility: Some(&header.sending_facility),
-            message_type: Some(&message_type),
-            storage_name: Some(&origin.stem),
-            data_type: Some(&origin.data_type),
-            patient_pk: None,
-            status: "invalidation",
-            received_at,
-            raw: &incoming.raw,
-        })?;
-        tx.complete_key(&scope, &key, Some(input_id), 200, b"superseded")?;
-        return Ok(Disposition::Superseded {
-            withdrawn: current.len(),
-        });
+        (Verdict::Invalidation, Some(mapped)) => {
+            withdraw(tx, ctx, incoming, mapped, &scope, received_at)
+        }
+        (Verdict::Accept, Some(mapped)) => accept(tx, ctx, incoming, mapped, &scope, received_at),
+        (Verdict::Unreadable | Verdict::Invalidation | Verdict::Accept, _) => {
+            keep_in_quarantine(tx, ctx, incoming, &incoming.issues, received_at)?;
+            Ok(Disposition::Rejected)
+        }
     }
+}
 
-    if issues.iter().any(Issue::is_error) {
-        keep_in_quarantine(tx, ctx, incoming, &issues, received_at)?;
-        return Ok(Disposition::Error);
+/// The row of a kept message.
+fn message_row<'a>(
+    ctx: &Ctx,
+    incoming: &'a Incoming,
+    mapped: &'a MappedMessage,
+    scope: &'a str,
+    message_type: &'a str,
+    received_at: i64,
+) -> NewMessage<'a> {
+    let header = &mapped.header;
+    NewMessage {
+        input_id: 0,
+        client_id: ctx.caller.client_id,
+        scope,
+        control_id: Some(&header.control_id),
+        sending_app: Some(&header.sending_application),
+        sending_facility: Some(&header.sending_facility),
+        message_type: Some(message_type),
+        storage_name: incoming.origin.as_ref().map(|o| o.stem.as_str()),
+        data_type: incoming.origin.as_ref().map(|o| o.data_type.as_str()),
+        patient_pk: None,
+        status: "",
+        received_at,
+        raw: &incoming.raw,
     }
+}
 
-    let key = incoming.dedup_key().unwrap_or_default();
-    if let KeyClaim::Seen { .. } = tx.claim_key(&scope, &key)? {
-        return Ok(Disposition::Duplicate);
-    }
+/// Records the input of a kept message, labelled with its storage path or MSH-10.
+fn record_message_input(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx,
+    incoming: &Incoming,
+    mapped: &MappedMessage,
+    received_at: i64,
+) -> Result<i64, Problem> {
     let label = incoming
         .origin
         .as_ref()
-        .map(|o| o.path.as_str())
-        .unwrap_or(&header.control_id);
-    let input_id = record_input(
+        .map_or(mapped.header.control_id.as_str(), |o| o.path.as_str());
+    record_input(
         tx,
         ctx,
-        format,
-        &digest,
+        format_of(incoming).0,
+        &incoming.digest,
         incoming.raw.len(),
         received_at,
         Some(label),
-    )?;
+    )
+}
 
-    // The patient: the storage path's id wins over PID-3 for SS-MIX2 files.
-    let subject = incoming.subject();
-    let demographics = mapped
-        .patient
-        .as_ref()
-        .map(|p| p.demographics.clone())
-        .unwrap_or_default();
-    let mut link_issues = Vec::new();
-    let owner = match &subject {
-        Some(s) => resolve_owner(tx, s, &demographics, "PID-3", &mut link_issues)?,
-        None => Default::default(),
-    };
-    for coverage in &mapped.coverages {
-        let birth = birth_date_text(demographics.birth_date);
-        let sex = sex_code(demographics.sex);
-        match tx.resolve_person(&coverage.member, birth, sex)? {
-            PersonLink::Linked(person) => {
-                if let Some(patient) = owner.patient_pk {
-                    tx.link_patient(patient, person)?;
-                }
-                tx.insert_coverage(owner.patient_pk, Some(person), &coverage.member.key(), coverage.active, None, input_id, ctx.caller.client_id, received_at)?;
-            }
-            PersonLink::Ambiguous { .. } => link_issues.push(Issue::warning(
-                crate::error::ErrorCode::InvalidMemberId,
-                "IN1",
-                "member id without 枝番 matches several family members; the patient is not linked yet",
-            )),
-        }
+/// An invalidation file: withdraws the current files of the record it names; it is not
+/// current data itself.
+fn withdraw(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx,
+    incoming: &Incoming,
+    mapped: &MappedMessage,
+    scope: &str,
+    received_at: i64,
+) -> Result<Disposition, Problem> {
+    let stem = incoming.origin.as_ref().map_or("", |o| o.stem.as_str());
+    let input_id = record_message_input(tx, ctx, incoming, mapped, received_at)?;
+    let current = tx.current_messages(scope, stem)?;
+    for m in &current {
+        tx.supersede_message(m)?;
     }
+    let message_type = mapped.header.message_type();
+    tx.insert_message(&NewMessage {
+        input_id,
+        status: "invalidation",
+        ..message_row(ctx, incoming, mapped, scope, &message_type, received_at)
+    })?;
+    let key = incoming.dedup_key().unwrap_or_default();
+    tx.complete_key(scope, &key, Some(input_id), 200, b"superseded")?;
+    Ok(Disposition::Superseded {
+        withdrawn: current.len(),
+    })
+}
+
+/// Keeps a message, links its patient and stores its records.
+fn accept(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx,
+    incoming: &Incoming,
+    mapped: &MappedMessage,
+    scope: &str,
+    received_at: i64,
+) -> Result<Disposition, Problem> {
+    let header = &mapped.header;
+    let (format, source) = format_of(incoming);
+    let input_id = record_message_input(tx, ctx, incoming, mapped, received_at)?;
+    let mut warnings = Vec::new();
+    let owner = link_subject(
+        tx,
+        ctx,
+        incoming,
+        mapped,
+        input_id,
+        received_at,
+        &mut warnings,
+    )?;
     let mut records = 0;
     for record in &mapped.records {
         let prov = Provenance {
@@ -282,24 +232,16 @@ pub fn store(
         };
         records += 1;
     }
+    let message_type = header.message_type();
     tx.insert_message(&NewMessage {
         input_id,
-        client_id: ctx.caller.client_id,
-        scope: &scope,
-        control_id: Some(&header.control_id),
-        sending_app: Some(&header.sending_application),
-        sending_facility: Some(&header.sending_facility),
-        message_type: Some(&message_type),
-        storage_name: incoming.origin.as_ref().map(|o| o.stem.as_str()),
-        data_type: incoming.origin.as_ref().map(|o| o.data_type.as_str()),
         patient_pk: owner.patient_pk,
         status: if mapped.not_mapped {
             "not_mapped"
         } else {
             "mapped"
         },
-        received_at,
-        raw: &incoming.raw,
+        ..message_row(ctx, incoming, mapped, scope, &message_type, received_at)
     })?;
     let mut audit = ctx.audit("ingest");
     audit.resource_type = Some(message_type);
@@ -310,11 +252,63 @@ pub fn store(
     };
     audit.detail = Some(format!("{format} message, {records} record(s)"));
     tx.append_audit(&[audit])?;
-    tx.complete_key(&scope, &key, Some(input_id), 200, b"accepted")?;
+    let key = incoming.dedup_key().unwrap_or_default();
+    tx.complete_key(scope, &key, Some(input_id), 200, b"accepted")?;
     Ok(Disposition::Accepted {
         records,
         mapped: !mapped.not_mapped,
+        warnings,
     })
+}
+
+/// Resolves the message's patient (the storage path's id wins over PID-3 for SS-MIX2
+/// files) and links it to the person each IN1 names.
+fn link_subject(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx,
+    incoming: &Incoming,
+    mapped: &MappedMessage,
+    input_id: i64,
+    received_at: i64,
+    warnings: &mut Vec<Issue>,
+) -> Result<Owner, Problem> {
+    let subject = incoming.subject();
+    let demographics = mapped
+        .patient
+        .as_ref()
+        .map(|p| p.demographics.clone())
+        .unwrap_or_default();
+    let owner = match &subject {
+        Some(s) => resolve_owner(tx, s, &demographics, "PID-3", warnings)?,
+        None => Owner::default(),
+    };
+    for (i, coverage) in mapped.coverages.iter().enumerate() {
+        let birth = birth_date_text(demographics.birth_date);
+        let sex = sex_code(demographics.sex);
+        let link = tx.resolve_person(&coverage.member, birth, sex)?;
+        let PersonLink::Linked(person) = link else {
+            warnings.push(Issue::warning(
+                ErrorCode::InvalidMemberId,
+                format!("IN1[{}]", i + 1),
+                "member id without 枝番 matches several family members; the patient is not linked yet",
+            ));
+            continue;
+        };
+        if let Some(patient) = owner.patient_pk {
+            tx.link_patient(patient, person)?;
+        }
+        tx.insert_coverage(&NewCoverage {
+            patient_pk: owner.patient_pk,
+            person_pk: Some(person),
+            member_key: &coverage.member.key(),
+            active: coverage.active,
+            source_resource_pk: None,
+            input_id,
+            client_id: ctx.caller.client_id,
+            received_at,
+        })?;
+    }
+    Ok(owner)
 }
 
 /// Stores several messages in one unit of work, each in its own savepoint (a store

@@ -18,7 +18,6 @@ pub mod messages;
 pub mod registration;
 pub mod report;
 pub mod ssmix2;
-pub mod storage_tree;
 
 use sha2::{Digest, Sha256};
 

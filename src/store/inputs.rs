@@ -26,6 +26,8 @@ pub enum KeyClaim {
         status: Option<i64>,
         response: Option<Vec<u8>>,
         input_id: Option<i64>,
+        /// The content digest the key was claimed with (`None`: not recorded).
+        digest: Option<Vec<u8>>,
     },
 }
 
@@ -74,26 +76,33 @@ impl Tx<'_> {
         )
     }
 
-    /// Claims `(scope, key)`. Concurrent claims of one key serialise on its primary key:
-    /// the second waits for the first to commit and then sees it as `Seen`.
-    pub fn claim_key(&mut self, scope: &str, key: &str) -> Result<KeyClaim, StoreError> {
+    /// Claims `(scope, key)` for content `digest` (when the key alone does not fix the
+    /// content). Concurrent claims of one key serialise on its primary key: the second
+    /// waits for the first to commit and then sees it as `Seen`, with the first's digest.
+    pub fn claim_key(
+        &mut self,
+        scope: &str,
+        key: &str,
+        digest: Option<&[u8]>,
+    ) -> Result<KeyClaim, StoreError> {
         let now = self.now();
         let inserted = self.conn().execute(
-            "INSERT INTO idempotency_keys (scope, key, created_at) VALUES (?, ?, ?)
+            "INSERT INTO idempotency_keys (scope, key, created_at, digest) VALUES (?, ?, ?, ?)
              ON CONFLICT (scope, key) DO NOTHING",
-            args![scope, key, now],
+            args![scope, key, now, digest],
         )?;
         if inserted == 1 {
             return Ok(KeyClaim::New);
         }
         self.conn().query_one(
-            "SELECT status, response, input_id FROM idempotency_keys WHERE scope = ? AND key = ?",
+            "SELECT status, response, input_id, digest FROM idempotency_keys WHERE scope = ? AND key = ?",
             args![scope, key],
             |r| {
                 Ok(KeyClaim::Seen {
                     status: r.opt_i64(0)?,
                     response: r.opt_bytes(1)?.map(<[u8]>::to_vec),
                     input_id: r.opt_i64(2)?,
+                    digest: r.opt_bytes(3)?.map(<[u8]>::to_vec),
                 })
             },
         )

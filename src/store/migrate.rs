@@ -32,6 +32,16 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "client_limits",
         include_str!("../../migrations/sqlite/0005_client_limits.sql"),
     ),
+    (
+        6,
+        "key_digest",
+        include_str!("../../migrations/sqlite/0006_key_digest.sql"),
+    ),
+    (
+        7,
+        "readiness_probe",
+        include_str!("../../migrations/sqlite/0007_readiness_probe.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -59,6 +69,16 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         5,
         "client_limits",
         include_str!("../../migrations/postgres/0005_client_limits.sql"),
+    ),
+    (
+        6,
+        "key_digest",
+        include_str!("../../migrations/postgres/0006_key_digest.sql"),
+    ),
+    (
+        7,
+        "readiness_probe",
+        include_str!("../../migrations/postgres/0007_readiness_probe.sql"),
     ),
 ];
 

@@ -88,6 +88,16 @@ impl From<postgres::Error> for StoreError {
             Some(db) if db.code() == &postgres::error::SqlState::UNIQUE_VIOLATION => {
                 StoreError::Unique(db.constraint().unwrap_or_default().to_owned())
             }
+            // Class 53 (insufficient resources: disk full, out of memory, too many
+            // connections), 08 (connection exception), 57P (operator intervention: admin or
+            // crash shutdown, cannot connect now): the database cannot store right now.
+            Some(db)
+                if ["53", "08", "57P"]
+                    .iter()
+                    .any(|class| db.code().code().starts_with(class)) =>
+            {
+                StoreError::Unavailable(format!("postgres {}", db.code().code()))
+            }
             Some(db) => StoreError::Postgres {
                 code: db.code().code().to_owned(),
                 message: db.message().to_owned(),
@@ -325,6 +335,23 @@ impl Store {
         self.read(|tx: &mut Tx<'_>| {
             tx.conn()
                 .query_one("SELECT 1", &[], |r| r.i64(0))
+                .map(|_| ())
+        })
+        .await
+    }
+
+    /// True when the database stores: commits an update of this instance's probe row
+    /// (a database that answers reads but cannot write, e.g. with its disk full, fails).
+    pub async fn probe_write(&self, instance: &str) -> Result<(), StoreError> {
+        let instance = instance.to_owned();
+        self.write(move |tx: &mut Tx<'_>| {
+            let now = tx.now();
+            tx.conn()
+                .execute(
+                    "INSERT INTO readiness_probe (instance, probed_at) VALUES (?, ?)
+                     ON CONFLICT (instance) DO UPDATE SET probed_at = excluded.probed_at",
+                    crate::args![instance.as_str(), now],
+                )
                 .map(|_| ())
         })
         .await

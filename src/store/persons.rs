@@ -30,6 +30,21 @@ pub struct PatientRow {
     pub person_pk: Option<i64>,
 }
 
+/// An insurance link to record (FHIR Coverage, HL7 IN1, UKE HO).
+#[derive(Debug, Clone)]
+pub struct NewCoverage<'a> {
+    pub patient_pk: Option<i64>,
+    pub person_pk: Option<i64>,
+    pub member_key: &'a str,
+    /// False when the coverage is cancelled or entered in error.
+    pub active: bool,
+    /// The FHIR Coverage it came from, so a new version replaces it.
+    pub source_resource_pk: Option<i64>,
+    pub input_id: i64,
+    pub client_id: i64,
+    pub received_at: i64,
+}
+
 /// A stored person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonRow {
@@ -373,30 +388,19 @@ impl Tx<'_> {
     }
 
     /// Records an insurance link from a source resource or message.
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert_coverage(
-        &mut self,
-        patient_pk: Option<i64>,
-        person_pk: Option<i64>,
-        member_key: &str,
-        active: bool,
-        source_resource_pk: Option<i64>,
-        input_id: i64,
-        client_id: i64,
-        received_at: i64,
-    ) -> Result<i64, StoreError> {
+    pub fn insert_coverage(&mut self, c: &NewCoverage<'_>) -> Result<i64, StoreError> {
         self.conn().insert_returning(
             "INSERT INTO coverages (patient_pk, person_pk, member_key, active, source_resource_pk, input_id, client_id, received_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
             args![
-                patient_pk,
-                person_pk,
-                member_key,
-                active,
-                source_resource_pk,
-                input_id,
-                client_id,
-                received_at
+                c.patient_pk,
+                c.person_pk,
+                c.member_key,
+                c.active,
+                c.source_resource_pk,
+                c.input_id,
+                c.client_id,
+                c.received_at
             ],
         )
     }

@@ -105,25 +105,28 @@ fn idempotency_keys_remember_the_first_response(db: &TestDb) {
     let store = db.open();
     let first = store
         .write_blocking(|tx| {
-            let claim = tx.claim_key("client:1", "bundle-1")?;
+            let claim = tx.claim_key("client:1", "bundle-1", Some(b"digest-1"))?;
             tx.complete_key("client:1", "bundle-1", None, 200, b"response-1")?;
             Ok::<_, StoreError>(claim)
         })
         .unwrap();
     assert_eq!(first, KeyClaim::New);
     let second = store
-        .write_blocking(|tx| tx.claim_key("client:1", "bundle-1"))
+        .write_blocking(|tx| tx.claim_key("client:1", "bundle-1", Some(b"digest-2")))
         .unwrap();
+    // The second claim sees the first's response and the content digest it was claimed
+    // with (so a caller can tell a re-send from a reused key).
     assert_eq!(
         second,
         KeyClaim::Seen {
             status: Some(200),
             response: Some(b"response-1".to_vec()),
-            input_id: None
+            input_id: None,
+            digest: Some(b"digest-1".to_vec()),
         }
     );
     let other_scope = store
-        .write_blocking(|tx| tx.claim_key("client:2", "bundle-1"))
+        .write_blocking(|tx| tx.claim_key("client:2", "bundle-1", None))
         .unwrap();
     assert_eq!(other_scope, KeyClaim::New);
 }
@@ -136,7 +139,7 @@ fn concurrent_claims_of_one_key_yield_one_winner(db: &TestDb) {
             std::thread::spawn(move || {
                 store
                     .write_blocking(move |tx| {
-                        let claim = tx.claim_key("client:1", "same")?;
+                        let claim = tx.claim_key("client:1", "same", None)?;
                         if claim == KeyClaim::New {
                             std::thread::sleep(std::time::Duration::from_millis(20));
                             tx.complete_key(
@@ -596,22 +599,22 @@ fn failed_unit_of_work_rolls_back_alone(db: &TestDb) {
     let failing = store.clone();
     let t = std::thread::spawn(move || {
         failing.write_blocking(|tx| {
-            tx.claim_key("s", "doomed")?;
+            tx.claim_key("s", "doomed", None)?;
             Err::<(), StoreError>(StoreError::Decode("deliberate".into()))
         })
     });
-    let ok = store.write_blocking(|tx| tx.claim_key("s", "kept"));
+    let ok = store.write_blocking(|tx| tx.claim_key("s", "kept", None));
     assert!(t.join().unwrap().is_err());
     assert_eq!(ok.unwrap(), KeyClaim::New);
     assert_eq!(
         store
-            .write_blocking(|tx| tx.claim_key("s", "doomed"))
+            .write_blocking(|tx| tx.claim_key("s", "doomed", None))
             .unwrap(),
         KeyClaim::New
     );
     assert!(matches!(
         store
-            .write_blocking(|tx| tx.claim_key("s", "kept"))
+            .write_blocking(|tx| tx.claim_key("s", "kept", None))
             .unwrap(),
         KeyClaim::Seen { .. }
     ));

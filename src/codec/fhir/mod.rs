@@ -4,6 +4,7 @@
 pub mod audit_event;
 pub mod bundle;
 pub mod capability;
+pub mod digest;
 pub mod jpcore;
 pub mod json;
 pub mod outcome;

@@ -266,6 +266,7 @@ fn hl7_error(code: ErrorCode) -> (u16, &'static str) {
         | ErrorCode::Hl7Framing => (102, "Data type error"),
         ErrorCode::Hl7UnknownCode => (103, "Table value not found"),
         ErrorCode::Hl7UnsupportedVersion => (203, "Unsupported version id"),
+        ErrorCode::IntakeKeyReused => (205, "Duplicate key identifier"),
         _ => (207, "Application internal error"),
     }
 }

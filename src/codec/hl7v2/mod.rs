@@ -21,6 +21,7 @@ pub mod ack;
 pub mod batch;
 pub mod charset;
 pub mod delimiters;
+pub mod digest;
 pub mod escape;
 pub mod location;
 pub mod map;
@@ -29,6 +30,7 @@ pub mod structure;
 
 pub use ack::{AckCode, Acknowledgement, acknowledge, reject_unreadable};
 pub use charset::Charset;
+pub use digest::content_digest;
 pub use location::Location;
 pub use map::{ClinicalRecord, MappedMessage, MappedRecord, MessageFamily, map_message};
 pub use message::{Message, Rejected, Segment, Value};

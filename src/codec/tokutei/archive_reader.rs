@@ -6,15 +6,14 @@
 //! counted), `su08_V08.xml` and `XSD/…` (not read). Every document is read on its own: a
 //! bad one is reported with its path and the others are kept.
 //!
-//! Refused before any decompression: more entries than the limit, a declared size or
-//! compression ratio over the limit, names that are absolute or climb out (`..`), links,
-//! encrypted entries and compression methods other than stored/deflate. While reading, the
-//! actual decompressed size and ratio are checked again (headers can lie), and so is the
-//! running total.
+//! The ZIP is walked by `codec::archive`, the walker every archive kakari takes goes
+//! through (names, links, encryption, per-entry size and ratio, declared and actual, entry
+//! count and running total); only the index and checkup documents are decompressed. Its
+//! refusals are reported under the `tokutei.archive_*` codes.
 
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 
-use zip::ZipArchive;
+use crate::codec::archive::{self, ArchiveKind, Entry, Refusal, Stop};
 
 use super::document::{CheckupDocument, DocumentRead};
 use super::index::{ArchiveIndex, INDEX_FILE, read_index};
@@ -41,15 +40,15 @@ pub struct ReadLimits {
 }
 
 impl Default for ReadLimits {
-    /// 512 MiB upload, 100 000 entries, 16 MiB per entry, 2 GiB in total, ratio 100
-    /// (checkup XML compresses about 8–20 times).
+    /// 512 MiB upload, 100 000 entries, 16 MiB per entry, 2 GiB in total, and the
+    /// archive walker's ratio limit (checkup XML compresses about 8–20 times).
     fn default() -> Self {
         Self {
             max_archive_bytes: 512 * 1024 * 1024,
             max_entries: 100_000,
             max_entry_bytes: 16 * 1024 * 1024,
             max_total_bytes: 2 * 1024 * 1024 * 1024,
-            max_compression_ratio: 100,
+            max_compression_ratio: archive::Limits::default().max_ratio,
             document: DocumentLimits::default(),
         }
     }
@@ -132,16 +131,6 @@ fn classify(path: &str) -> EntryKind {
     }
 }
 
-fn safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('/')
-        && !name.contains('\\')
-        && !name.contains('\0')
-        && name
-            .split('/')
-            .all(|part| part != ".." && !part.contains(':'))
-}
-
 fn with_path(path: &str, mut issues: Vec<Issue>) -> Vec<Issue> {
     for issue in &mut issues {
         issue.location = format!("{path} {}", issue.location);
@@ -149,147 +138,103 @@ fn with_path(path: &str, mut issues: Vec<Issue>) -> Vec<Issue> {
     issues
 }
 
+impl ReadLimits {
+    /// The archive walker's limits (`codec::archive`, the rules every archive follows).
+    pub fn archive(&self) -> archive::Limits {
+        archive::Limits {
+            max_entries: self.max_entries,
+            max_entry_bytes: self.max_entry_bytes,
+            max_total_bytes: self.max_total_bytes,
+            max_ratio: self.max_compression_ratio,
+        }
+    }
+}
+
+/// An entry refusal under the 特定健診 codes; unsafe names are located by entry number.
+fn refusal_issue(path: String, index: usize, refusal: Refusal) -> Issue {
+    match refusal {
+        Refusal::Unsafe(why) => Issue::error(
+            ErrorCode::TokuteiArchiveUnsafeEntry,
+            format!("entry[{index}]"),
+            why,
+        ),
+        Refusal::Limit(why) => Issue::error(ErrorCode::TokuteiArchiveLimit, path, why),
+        Refusal::Damaged(why) => Issue::error(ErrorCode::TokuteiArchiveInvalid, path, why),
+    }
+}
+
 /// Reads a ZIP archive in the MHLW layout.
 pub fn read_archive(bytes: &[u8], items: &CheckupItems, limits: &ReadLimits) -> ArchiveRead {
     let mut read = ArchiveRead::default();
-    let refuse = |mut read: ArchiveRead, code: ErrorCode, location: &str, message: &str| {
-        read.issues.push(Issue::error(code, location, message));
-        read
-    };
     if bytes.len() as u64 > limits.max_archive_bytes {
-        return refuse(
-            read,
+        read.issues.push(Issue::error(
             ErrorCode::TokuteiArchiveLimit,
             "archive",
             "archive is larger than the upload limit",
-        );
+        ));
+        return read;
     }
-    let Ok(mut archive) = ZipArchive::new(Cursor::new(bytes)) else {
-        return refuse(
-            read,
-            ErrorCode::TokuteiArchiveInvalid,
-            "archive",
-            "not a readable ZIP archive (central directory)",
-        );
-    };
-    if archive.len() > limits.max_entries {
-        return refuse(
-            read,
-            ErrorCode::TokuteiArchiveLimit,
-            "archive",
-            "more entries than the limit",
-        );
-    }
-    let mut total: u64 = 0;
     let mut counted_files: u64 = 0;
-    for i in 0..archive.len() {
-        let at = format!("entry[{}]", i + 1);
-        let mut file = match archive.by_index(i) {
-            Ok(file) => file,
-            Err(_) => {
-                read.issues.push(Issue::error(
-                    ErrorCode::TokuteiArchiveUnsafeEntry,
-                    at,
-                    "entry cannot be opened: encrypted, unsupported compression method or damaged header",
-                ));
-                continue;
+    let wanted = |path: &str| matches!(classify(path), EntryKind::Index | EntryKind::Checkup);
+    let walked = archive::walk_archive(
+        Cursor::new(bytes),
+        ArchiveKind::Zip,
+        &limits.archive(),
+        &wanted,
+        &mut |entry| {
+            match entry {
+                Entry::Refused {
+                    path,
+                    index,
+                    refusal,
+                } => read.issues.push(refusal_issue(path, index, refusal)),
+                Entry::Skipped { .. } => {}
+                Entry::Unread { path } => match classify(&path) {
+                    EntryKind::Claim | EntryKind::OtherData => {
+                        read.other_files += 1;
+                        counted_files += 1;
+                    }
+                    EntryKind::Unknown => read.issues.push(Issue::warning(
+                        ErrorCode::TokuteiIndexMismatch,
+                        path,
+                        "entry is not part of the MHLW archive layout; ignored",
+                    )),
+                    _ => {}
+                },
+                Entry::File { path, bytes } if classify(&path) == EntryKind::Index => {
+                    match read_index(&bytes, &limits.document) {
+                        Ok(index) => read.index = Some(index),
+                        Err(issue) => read.issues.extend(with_path(&path, vec![issue])),
+                    }
+                }
+                Entry::File { path, bytes } => {
+                    counted_files += 1;
+                    let DocumentRead { document, issues } =
+                        read_document(&bytes, items, &limits.document);
+                    read.issues.extend(with_path(&path, issues));
+                    if let Some(document) = document {
+                        read.documents.push(ArchiveDocument { path, document });
+                    }
+                }
             }
-        };
-        if file.is_dir() {
-            continue;
-        }
-        if file.is_symlink() {
-            read.issues.push(Issue::error(
-                ErrorCode::TokuteiArchiveUnsafeEntry,
-                at,
-                "symbolic links are refused",
-            ));
-            continue;
-        }
-        let name = match file.name() {
-            Ok(name) if safe_name(&name) && file.enclosed_name().is_some() => name.into_owned(),
-            _ => {
-                read.issues.push(Issue::error(
-                    ErrorCode::TokuteiArchiveUnsafeEntry,
-                    at,
-                    "entry name is absolute, climbs out of the archive, or is not valid",
-                ));
-                continue;
-            }
-        };
-        let kind = classify(&name);
-        match kind {
-            EntryKind::NotRead => continue,
-            EntryKind::Claim | EntryKind::OtherData => {
-                read.other_files += 1;
-                counted_files += 1;
-                continue;
-            }
-            EntryKind::Unknown => {
-                read.issues.push(Issue::warning(
-                    ErrorCode::TokuteiIndexMismatch,
-                    name,
-                    "entry is not part of the MHLW archive layout; ignored",
-                ));
-                continue;
-            }
-            EntryKind::Index | EntryKind::Checkup => {}
-        }
-        let declared = file.size();
-        let compressed = file.compressed_size().max(1);
-        if declared > limits.max_entry_bytes || declared / compressed > limits.max_compression_ratio
-        {
-            read.issues.push(Issue::error(
-                ErrorCode::TokuteiArchiveLimit,
-                name,
-                "entry's declared size or compression ratio exceeds the limit",
-            ));
-            continue;
-        }
-        let mut content = Vec::with_capacity(usize::try_from(declared).unwrap_or(0).min(1 << 20));
-        let cap = limits.max_entry_bytes.saturating_add(1);
-        if (&mut file).take(cap).read_to_end(&mut content).is_err() {
+            true
+        },
+    );
+    match walked {
+        Err(Stop::Invalid(why)) => {
             read.issues.push(Issue::error(
                 ErrorCode::TokuteiArchiveInvalid,
-                name,
-                "entry data is damaged (decompression or CRC failure)",
+                "archive",
+                why,
             ));
-            continue;
+            return read;
         }
-        let actual = content.len() as u64;
-        if actual > limits.max_entry_bytes || actual / compressed > limits.max_compression_ratio {
-            read.issues.push(Issue::error(
-                ErrorCode::TokuteiArchiveLimit,
-                name,
-                "entry decompresses beyond the size or ratio limit",
-            ));
-            continue;
+        Err(Stop::Limit(why)) => {
+            read.issues
+                .push(Issue::error(ErrorCode::TokuteiArchiveLimit, "archive", why));
+            return read;
         }
-        total = total.saturating_add(actual);
-        if total > limits.max_total_bytes {
-            read.issues.push(Issue::error(
-                ErrorCode::TokuteiArchiveLimit,
-                name,
-                "archive decompresses beyond the total size limit; remaining entries not read",
-            ));
-            break;
-        }
-        if kind == EntryKind::Index {
-            match read_index(&content, &limits.document) {
-                Ok(index) => read.index = Some(index),
-                Err(issue) => read.issues.extend(with_path(&name, vec![issue])),
-            }
-            continue;
-        }
-        counted_files += 1;
-        let DocumentRead { document, issues } = read_document(&content, items, &limits.document);
-        read.issues.extend(with_path(&name, issues));
-        if let Some(document) = document {
-            read.documents.push(ArchiveDocument {
-                path: name,
-                document,
-            });
-        }
+        Ok(()) => {}
     }
     match &read.index {
         None => read.issues.push(Issue::warning(
@@ -325,11 +270,6 @@ mod tests {
         );
         assert_eq!(classify("r/su08_V08.xml"), EntryKind::NotRead);
         assert_eq!(classify("readme.txt"), EntryKind::Unknown);
-        assert!(!safe_name("../etc/passwd"));
-        assert!(!safe_name("/abs.xml"));
-        assert!(!safe_name("a\\b.xml"));
-        assert!(!safe_name("C:/x.xml"));
-        assert!(safe_name("root/DATA/h1.xml"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::rest::count_records;
 use super::{FhirBody, FhirResponse};
 use crate::app::AppState;
 use crate::codec::fhir::bundle::{self, BundleKind, Entry, Method};
+use crate::codec::fhir::digest::bundle_content_digest;
 use crate::codec::fhir::{json as fhir_json, outcome};
 use crate::domain::datetime::{format_instant_millis, now_millis};
 use crate::error::{ErrorCode, Problem};
@@ -126,6 +127,7 @@ fn prepare_all(
 /// `POST /fhir` with a batch or transaction Bundle.
 pub async fn process(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<FhirResponse, Problem> {
     let value = fhir_json::parse(body)?;
+    let content = bundle_content_digest(&value);
     let request = bundle::parse(value)?;
     let received_at = now_millis();
     let digest = sha256(body);
@@ -173,8 +175,18 @@ pub async fn process(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<FhirRespo
         .write(move |tx| {
             let scope = ctx2.caller.sender_scope();
             if let Some(key) = &key
-                && let KeyClaim::Seen { response, .. } = tx.claim_key(&scope, &format!("bundle|{key}"))?
+                && let KeyClaim::Seen { response, digest, .. } =
+                    tx.claim_key(&scope, &format!("bundle|{key}"), Some(&content))?
             {
+                // A Bundle.identifier used before for other content is refused: replaying the
+                // first answer would acknowledge content that was never stored.
+                if digest.is_some_and(|d| d.as_slice() != content.as_slice()) {
+                    return Err(Problem::new(
+                        ErrorCode::IntakeKeyReused,
+                        "Bundle.identifier",
+                        "a Bundle with this identifier and other content was stored before; send changed content under a new identifier",
+                    ));
+                }
                 return Ok::<_, Problem>(Outcome::Replayed(response.unwrap_or_default()));
             }
             let input_id = tx.insert_input(&NewInput {

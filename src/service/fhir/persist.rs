@@ -16,7 +16,7 @@ use crate::domain::{ClinicalRecord, MemberId, Provenance, SourceFormat, SubjectR
 use crate::error::{ErrorCode, Issue, Problem};
 use crate::store::Tx;
 use crate::store::audit::AuditEntry;
-use crate::store::persons::PersonLink;
+use crate::store::persons::{NewCoverage, PersonLink};
 use crate::store::records::Owner;
 use crate::store::resources::{ResourceRow, ResourceWrite};
 use crate::store::search::SearchQuery;
@@ -506,15 +506,15 @@ fn link_coverage(
             None
         }
     };
-    tx.insert_coverage(
-        owner.patient_pk,
-        person,
-        &member.key(),
-        coverage.active,
-        Some(resource_pk),
-        w.input_id,
-        caller.client_id,
-        w.received_at,
-    )?;
+    tx.insert_coverage(&NewCoverage {
+        patient_pk: owner.patient_pk,
+        person_pk: person,
+        member_key: &member.key(),
+        active: coverage.active,
+        source_resource_pk: Some(resource_pk),
+        input_id: w.input_id,
+        client_id: caller.client_id,
+        received_at: w.received_at,
+    })?;
     Ok(owner)
 }
