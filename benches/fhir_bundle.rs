@@ -21,6 +21,7 @@ fn caller() -> Caller {
         facility: InstitutionCode::parse(load_data::FACILITY).ok(),
         insurer: None,
         practitioner: None,
+        member: None,
     }
 }
 

@@ -62,40 +62,50 @@ pub struct DemoArgs {
     pub no_serve: bool,
 }
 
+/// `kakari client add`.
+#[derive(Debug, Args)]
+pub struct AddClient {
+    #[arg(long)]
+    pub role: String,
+    #[arg(long)]
+    pub name: String,
+    /// 10-digit institution code (emr, pharmacy; a doctor's institution).
+    #[arg(long)]
+    pub facility: Option<String>,
+    /// Insurer number (insurer).
+    #[arg(long)]
+    pub insurer: Option<String>,
+    /// Practitioner id (doctor).
+    #[arg(long)]
+    pub practitioner: Option<String>,
+    /// Member id with 枝番 (person): the person the client stands for.
+    #[arg(long)]
+    pub member: Option<String>,
+    /// How the operator verified the person (person; e.g. in-person, mynumber-card).
+    #[arg(long)]
+    pub identity_evidence: Option<String>,
+    /// Days until the token expires.
+    #[arg(long)]
+    pub expires_in_days: Option<u32>,
+    /// SHA-256 fingerprint of the client's TLS certificate (hex, colons allowed): the
+    /// client authenticates with it over mTLS.
+    #[arg(long)]
+    pub certificate_sha256: Option<String>,
+    /// Largest request body this client may send, in bytes.
+    #[arg(long)]
+    pub max_request_bytes: Option<i64>,
+    /// Requests per second this client may send (0 = unlimited).
+    #[arg(long)]
+    pub rate_limit_per_second: Option<i64>,
+    /// Requests this client may send at once.
+    #[arg(long)]
+    pub rate_burst: Option<i64>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Create a client and print its token (shown only once).
-    Add {
-        #[arg(long)]
-        role: String,
-        #[arg(long)]
-        name: String,
-        /// 10-digit institution code (emr, pharmacy; a doctor's institution).
-        #[arg(long)]
-        facility: Option<String>,
-        /// Insurer number (insurer).
-        #[arg(long)]
-        insurer: Option<String>,
-        /// Practitioner id (doctor).
-        #[arg(long)]
-        practitioner: Option<String>,
-        /// Days until the token expires.
-        #[arg(long)]
-        expires_in_days: Option<u32>,
-        /// SHA-256 fingerprint of the client's TLS certificate (hex, colons allowed): the
-        /// client authenticates with it over mTLS.
-        #[arg(long)]
-        certificate_sha256: Option<String>,
-        /// Largest request body this client may send, in bytes.
-        #[arg(long)]
-        max_request_bytes: Option<i64>,
-        /// Requests per second this client may send (0 = unlimited).
-        #[arg(long)]
-        rate_limit_per_second: Option<i64>,
-        /// Requests this client may send at once.
-        #[arg(long)]
-        rate_burst: Option<i64>,
-    },
+    Add(Box<AddClient>),
     /// List clients.
     List,
     /// Revoke a client's token.
@@ -207,24 +217,29 @@ async fn client(config: Config, command: ClientCommand) -> ExitCode {
         Err(e) => return fail(e),
     };
     let code = match command {
-        ClientCommand::Add {
-            role,
-            name,
-            facility,
-            insurer,
-            practitioner,
-            expires_in_days,
-            certificate_sha256,
-            max_request_bytes,
-            rate_limit_per_second,
-            rate_burst,
-        } => {
+        ClientCommand::Add(add) => {
+            let AddClient {
+                role,
+                name,
+                facility,
+                insurer,
+                practitioner,
+                member,
+                identity_evidence,
+                expires_in_days,
+                certificate_sha256,
+                max_request_bytes,
+                rate_limit_per_second,
+                rate_burst,
+            } = *add;
             let request = ClientRequest {
                 name,
                 role,
                 facility,
                 insurer,
                 practitioner,
+                member,
+                identity_evidence,
                 expires_at: expires_in_days
                     .map(|d| crate::domain::datetime::now_millis() + i64::from(d) * 86_400_000),
                 certificate_sha256,

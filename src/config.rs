@@ -9,6 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::registration::{Confirmation, FirstRegistration, RegistrationPolicy};
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -25,6 +27,26 @@ pub enum ClientAuth {
     Optional,
     /// The handshake fails without a certificate signed by the client CA.
     Required,
+}
+
+/// What, besides the person's confirmation, activates a registration that replaces
+/// another institution's (`domain::registration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationConfirmation {
+    /// The person's confirmation, or evidence of the person's signed request recorded by
+    /// the registering institution.
+    PersonOrEvidence,
+    /// Only the person's confirmation.
+    Person,
+}
+
+/// Whether an institution's first registration of a person takes effect at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationFirst {
+    Immediate,
+    Pending,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +95,12 @@ pub struct Config {
     pub mllp_max_connections: usize,
     /// Largest SS-MIX2 archive accepted (spooled to disk, not held in memory).
     pub max_archive_bytes: u64,
+    /// `person_or_evidence` (default) or `person`.
+    pub registration_confirmation: RegistrationConfirmation,
+    /// `immediate` (default) or `pending`.
+    pub registration_first: RegistrationFirst,
+    /// Days a pending registration waits for the person before it lapses.
+    pub registration_pending_days: u32,
 }
 
 impl Default for Config {
@@ -102,6 +130,9 @@ impl Default for Config {
             mllp_idle_timeout_secs: 300,
             mllp_max_connections: 256,
             max_archive_bytes: 8 * 1024 * 1024 * 1024,
+            registration_confirmation: RegistrationConfirmation::PersonOrEvidence,
+            registration_first: RegistrationFirst::Immediate,
+            registration_pending_days: 30,
         }
     }
 }
@@ -174,7 +205,27 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes must be at least 1024".into()));
         }
+        if self.registration_pending_days == 0 {
+            return Err(ConfigError(
+                "registration_pending_days must be at least 1".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The registration policy these settings make.
+    pub fn registration_policy(&self) -> RegistrationPolicy {
+        RegistrationPolicy {
+            confirmation: match self.registration_confirmation {
+                RegistrationConfirmation::PersonOrEvidence => Confirmation::PersonOrEvidence,
+                RegistrationConfirmation::Person => Confirmation::PersonOnly,
+            },
+            first: match self.registration_first {
+                RegistrationFirst::Immediate => FirstRegistration::Immediate,
+                RegistrationFirst::Pending => FirstRegistration::Pending,
+            },
+            pending_days: self.registration_pending_days,
+        }
     }
 }
 

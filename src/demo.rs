@@ -90,6 +90,7 @@ fn caller_for(id: i64, spec: &DemoClient) -> Caller {
             .insurer
             .and_then(|i| crate::domain::InsurerNumber::parse(i).ok()),
         practitioner: spec.practitioner.map(str::to_owned),
+        member: None,
     }
 }
 
@@ -205,6 +206,7 @@ async fn load_registry(app: &AppState, callers: &[Caller]) -> Result<(), crate::
         consent: ConsentRequest {
             insurer_programs: true,
         },
+        evidence: None,
     };
     registration::register(app, &by_doctor, registration).await?;
     Ok(())

@@ -137,6 +137,10 @@ catalogue! {
     Ssmix2MessageType = ("ssmix2.message_type", 422, "MSH-9 is not a message type of the file's data type"),
     Ssmix2CareDate = ("ssmix2.care_date", 422, "date folder differs from the message's care date field"),
     Ssmix2Invalidated = ("ssmix2.invalidated", 409, "file is invalidated (flag 0); a later file supersedes it"),
+    // Registrations and consent (the person decides).
+    RegistrationNotPending = ("registration.not_pending", 409, "the registration is not waiting for the person's decision"),
+    ConsentInsurerGrant = ("consent.insurer_grant", 403, "an insurer records a consent withdrawal it received, never a grant"),
+    ConsentEvidenceRequired = ("consent.evidence_required", 422, "the institution records a consent decision with the person's signed document"),
     // Intake of messages and files.
     IntakeKeyReused = ("intake.key_reused", 409, "the sender's id for this input was used before for other content"),
     // Archives (SS-MIX2 uploads).

@@ -7,6 +7,9 @@
 //!   audit trail; never clinical data.
 //! * doctor, insurer: the directory; clinical data only through the registration and
 //!   consent rules of their own endpoints.
+//! * person: bound to one member id; their own registrations (confirm or refuse the
+//!   pending ones), their consent, who accessed their data, their notifications. Never
+//!   anyone else's, never clinical data through `/fhir`.
 //!
 //! Policy on 403 vs 404: a request the caller's *role* may never make is 403; a resource
 //! that exists but is not visible to the caller is reported exactly like one that does not
@@ -16,6 +19,7 @@ use super::caller::Caller;
 use super::role::Role;
 use crate::codec::fhir::ResourceType;
 use crate::domain::MemberId;
+use crate::domain::registration::ConsentActor;
 use crate::error::{ErrorCode, Problem};
 use crate::store::resources::ResourceRow;
 use crate::store::search::Visibility;
@@ -26,9 +30,32 @@ fn forbidden(message: &str) -> Problem {
 
 /// Who may call the administrative endpoints (clients, directory, audit).
 pub const ADMINISTRATORS: &[Role] = &[Role::Admin];
-/// Who may create or end registrations and record consent decisions (further limited
-/// per person by [`may_manage_registration`]).
+/// Who may propose or end registrations (further limited per person by
+/// [`may_manage_registration`]).
 pub const REGISTRATION_MANAGERS: &[Role] = &[Role::Emr, Role::Doctor, Role::Insurer];
+/// Who may record consent decisions (further limited per person by
+/// [`consent_actor`] and `domain::registration::consent_basis`).
+pub const CONSENT_RECORDERS: &[Role] = &[Role::Emr, Role::Doctor, Role::Insurer, Role::Person];
+/// Who may ask who a person's registered doctor is.
+pub const REGISTRATION_READERS: &[Role] = &[
+    Role::Emr,
+    Role::Pharmacy,
+    Role::Doctor,
+    Role::Insurer,
+    Role::Person,
+];
+/// The person's own endpoints (`/me`).
+pub const PERSONS: &[Role] = &[Role::Person];
+/// Who issues `person` clients: administrators, and insurers for their own members.
+pub const PERSON_CLIENT_ISSUERS: &[Role] = &[Role::Admin, Role::Insurer];
+/// Who reads notifications (`GET /notifications`).
+pub const NOTIFICATION_READERS: &[Role] = &[
+    Role::Emr,
+    Role::Pharmacy,
+    Role::Doctor,
+    Role::Insurer,
+    Role::Person,
+];
 /// Who may send HL7 v2 messages and SS-MIX2 archives.
 pub const MESSAGE_SENDERS: &[Role] = &[Role::Emr, Role::Pharmacy];
 /// Who may post claims and checkups and pull lab values.
@@ -53,7 +80,7 @@ pub fn fhir_write(caller: &Caller, rtype: ResourceType) -> Result<(), Problem> {
         Role::Emr | Role::Pharmacy => Err(forbidden("the client is not bound to an institution")),
         Role::Admin if rtype.is_directory() => Ok(()),
         Role::Admin => Err(forbidden("administrators do not write clinical data")),
-        Role::Doctor | Role::Insurer => Err(forbidden(
+        Role::Doctor | Role::Insurer | Role::Person => Err(forbidden(
             "only EMR, pharmacy and admin clients write FHIR resources",
         )),
     }
@@ -90,35 +117,71 @@ pub fn fhir_read(caller: &Caller, rtype: ResourceType) -> Result<Visibility, Pro
         (Role::Insurer, _) => Err(forbidden(
             "insurers read lab values through /insurer/lab-results",
         )),
+        (Role::Person, _) => Err(forbidden(
+            "persons read their registration, consent and access log under /me",
+        )),
     }
 }
 
-/// May the caller create, end or change consent of a registration at `organization` of a
-/// member: the doctor or EMR of that institution, or the member's insurer.
-pub fn may_manage_registration(caller: &Caller, organization: &str, member: &MemberId) -> bool {
-    match caller.role {
-        Role::Emr | Role::Doctor => caller
+/// Is the caller the doctor or EMR of `organization`?
+pub fn works_at(caller: &Caller, organization: &str) -> bool {
+    matches!(caller.role, Role::Emr | Role::Doctor)
+        && caller
             .facility
             .as_ref()
-            .is_some_and(|f| f.as_str() == organization),
-        Role::Insurer => caller.insurer.as_ref() == Some(member.insurer()),
-        Role::Pharmacy | Role::Admin => false,
-    }
+            .is_some_and(|f| f.as_str() == organization)
 }
 
-/// May the caller learn who a named person's registered doctor is: every provider, and
-/// the person's insurer (never the clinical data, and not administrators).
+/// Is the caller the person `member` names?
+pub fn is_person(caller: &Caller, member: &MemberId) -> bool {
+    caller.role == Role::Person && caller.member.as_ref() == Some(member)
+}
+
+/// Is the caller the insurer of `member`?
+pub fn is_insurer_of(caller: &Caller, member: &MemberId) -> bool {
+    caller.role == Role::Insurer && caller.insurer.as_ref() == Some(member.insurer())
+}
+
+/// May the caller propose, withdraw or end a registration at `organization` of a member:
+/// the doctor or EMR of that institution, or the member's insurer (whose proposals always
+/// wait for the person, `domain::registration`).
+pub fn may_manage_registration(caller: &Caller, organization: &str, member: &MemberId) -> bool {
+    works_at(caller, organization) || is_insurer_of(caller, member)
+}
+
+/// May the caller learn who a named person's registered doctor is: every provider, the
+/// person's insurer, and the person (never the clinical data, and not administrators).
 pub fn may_see_registrations_of(caller: &Caller, member: &MemberId) -> bool {
     match caller.role {
         Role::Emr | Role::Pharmacy | Role::Doctor => true,
-        Role::Insurer => caller.insurer.as_ref() == Some(member.insurer()),
+        Role::Insurer => is_insurer_of(caller, member),
+        Role::Person => is_person(caller, member),
         Role::Admin => false,
     }
 }
 
+/// In which capacity the caller records a consent decision for `member` whose active
+/// registration is at `organization` (`None`: in none).
+pub fn consent_actor(
+    caller: &Caller,
+    organization: &str,
+    member: &MemberId,
+) -> Option<ConsentActor> {
+    if is_person(caller, member) {
+        Some(ConsentActor::Person)
+    } else if works_at(caller, organization) {
+        Some(ConsentActor::RegisteredInstitution)
+    } else if is_insurer_of(caller, member) {
+        Some(ConsentActor::Insurer)
+    } else {
+        None
+    }
+}
+
 /// Is the caller a party to a registration: the registered doctor, the EMR or a doctor of
-/// the registered institution, or the member's insurer. Parties may read it by id and see
-/// the person's consent; everyone else has to name the person.
+/// the registered institution, the member's insurer, or the person. Parties may read it by
+/// id and see the person's consent; everyone else has to name the person and sees only who
+/// the doctor is.
 pub fn is_party_to_registration(
     caller: &Caller,
     organization: &str,
@@ -127,6 +190,7 @@ pub fn is_party_to_registration(
 ) -> bool {
     (caller.role == Role::Doctor && caller.practitioner.as_deref() == Some(practitioner))
         || may_manage_registration(caller, organization, member)
+        || is_person(caller, member)
 }
 
 /// May the caller read the registry's derived FHIR types at all (`EpisodeOfCare`,
@@ -155,6 +219,7 @@ mod tests {
             facility: facility.map(|f| InstitutionCode::parse(f).unwrap()),
             insurer: None,
             practitioner: None,
+            member: None,
         }
     }
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use super::role::Role;
 use super::token;
 use crate::domain::datetime::now_millis;
-use crate::domain::{InstitutionCode, InsurerNumber};
+use crate::domain::{InstitutionCode, InsurerNumber, MemberId};
 use crate::error::{ErrorCode, Problem};
 use crate::store::Store;
 use crate::store::clients::{ClientLimits, ClientRow};
@@ -35,6 +35,8 @@ pub struct Caller {
     pub facility: Option<InstitutionCode>,
     pub insurer: Option<InsurerNumber>,
     pub practitioner: Option<String>,
+    /// The member id a `person` client stands for.
+    pub member: Option<MemberId>,
 }
 
 impl Caller {
@@ -57,6 +59,7 @@ impl Caller {
             facility: None,
             insurer: None,
             practitioner: None,
+            member: None,
         }
     }
 
@@ -75,6 +78,7 @@ impl Caller {
                 .as_deref()
                 .and_then(|i| InsurerNumber::parse(i).ok()),
             practitioner: row.practitioner.clone(),
+            member: row.member.as_deref().and_then(|m| MemberId::parse(m).ok()),
         })
     }
 }

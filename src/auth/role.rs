@@ -15,6 +15,9 @@ pub enum Role {
     Doctor,
     /// An operator: clients, directory, audit; no clinical data.
     Admin,
+    /// The insured person themself, bound to one member id: their registration,
+    /// confirmations, consent, and who accessed their data.
+    Person,
 }
 
 impl Role {
@@ -24,6 +27,7 @@ impl Role {
         Role::Insurer,
         Role::Doctor,
         Role::Admin,
+        Role::Person,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -33,6 +37,7 @@ impl Role {
             "insurer" => Self::Insurer,
             "doctor" => Self::Doctor,
             "admin" => Self::Admin,
+            "person" => Self::Person,
             _ => return None,
         })
     }
@@ -44,6 +49,7 @@ impl Role {
             Self::Insurer => "insurer",
             Self::Doctor => "doctor",
             Self::Admin => "admin",
+            Self::Person => "person",
         }
     }
 }

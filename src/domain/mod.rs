@@ -18,6 +18,7 @@ pub mod member_id;
 pub mod person;
 pub mod provenance;
 pub mod record;
+pub mod registration;
 
 pub use clinical::{Allergy, Condition};
 pub use code_system::Coding;

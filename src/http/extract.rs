@@ -14,6 +14,7 @@ use tracing_actix_web::RequestId;
 
 use super::problem::{Flavor, HttpProblem};
 use crate::app::AppState;
+use crate::auth::{Role, access};
 use crate::error::{ErrorCode, Problem};
 use crate::service::Ctx;
 
@@ -72,6 +73,54 @@ impl FromRequest for Authenticated {
                 caller,
                 request_id: request_id(&req),
             }))
+        })
+    }
+}
+
+/// The roles an endpoint is open to: a marker type per set (`Persons`, …), so a handler
+/// states them in its signature and cannot forget the check.
+pub trait Roles {
+    const ROLES: &'static [Role];
+}
+
+macro_rules! roles {
+    ($($(#[$doc:meta])* $name:ident => $set:path),* $(,)?) => {
+        $( $(#[$doc])* pub struct $name; impl Roles for $name { const ROLES: &'static [Role] = $set; } )*
+    };
+}
+
+roles! {
+    /// `person` clients (`/me`).
+    Persons => access::PERSONS,
+    /// Who may propose or end registrations.
+    RegistrationManagers => access::REGISTRATION_MANAGERS,
+    /// Who may record consent decisions.
+    ConsentRecorders => access::CONSENT_RECORDERS,
+    /// Who may ask who a person's doctor is.
+    RegistrationReaders => access::REGISTRATION_READERS,
+    /// Who issues person clients.
+    PersonClientIssuers => access::PERSON_CLIENT_ISSUERS,
+    /// Who reads notifications.
+    NotificationReaders => access::NOTIFICATION_READERS,
+}
+
+/// An authenticated caller of one of `R`'s roles. Put it before the body extractor: a
+/// caller of another role is refused (403) before the body is read or its content type
+/// looked at.
+pub struct Authorized<R: Roles>(pub Ctx, pub std::marker::PhantomData<R>);
+
+impl<R: Roles + 'static> FromRequest for Authorized<R> {
+    type Error = HttpProblem;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let flavor = flavor(req);
+        let authenticated = Authenticated::from_request(req, payload);
+        Box::pin(async move {
+            let Authenticated(ctx) = authenticated.await?;
+            access::require_role(&ctx.caller, R::ROLES)
+                .map_err(|problem| HttpProblem { problem, flavor })?;
+            Ok(Authorized(ctx, std::marker::PhantomData))
         })
     }
 }

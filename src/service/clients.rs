@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::auth::{Role, access, token};
-use crate::domain::{InstitutionCode, InsurerNumber};
+use crate::domain::{InstitutionCode, InsurerNumber, MemberId};
 use crate::error::{ErrorCode, Problem};
 use crate::service::Ctx;
 use crate::store::Store;
@@ -15,7 +15,7 @@ use crate::store::clients::{ClientLimits, ClientRow, NewClient};
 #[serde(deny_unknown_fields)]
 pub struct ClientRequest {
     pub name: String,
-    /// `emr`, `pharmacy`, `insurer`, `doctor` or `admin`.
+    /// `emr`, `pharmacy`, `insurer`, `doctor`, `admin` or `person`.
     pub role: String,
     /// 10-digit institution code (required for emr and pharmacy; the doctor's institution).
     pub facility: Option<String>,
@@ -23,6 +23,12 @@ pub struct ClientRequest {
     pub insurer: Option<String>,
     /// Practitioner id, e.g. the 医籍登録番号 (required for doctor).
     pub practitioner: Option<String>,
+    /// The member id a `person` client stands for, with 枝番 (required for person).
+    pub member: Option<String>,
+    /// How the issuer knows it is the person (`in-person`, `insurer-record`,
+    /// `mynumber-card` …; person clients only; default `administrator`).
+    #[schema(max_length = 100)]
+    pub identity_evidence: Option<String>,
     /// Optional expiry, epoch milliseconds.
     pub expires_at: Option<i64>,
     /// SHA-256 fingerprint of the client's TLS certificate (64 hex digits, colons
@@ -55,6 +61,10 @@ pub struct ClientView {
     pub facility: Option<String>,
     pub insurer: Option<String>,
     pub practitioner: Option<String>,
+    pub member: Option<String>,
+    /// Who issued a person client (client id; 0 the bootstrap administrator).
+    pub issued_by: Option<i64>,
+    pub identity_evidence: Option<String>,
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked: bool,
@@ -73,6 +83,9 @@ impl From<ClientRow> for ClientView {
             facility: r.facility,
             insurer: r.insurer,
             practitioner: r.practitioner,
+            member: r.member,
+            issued_by: r.issued_by,
+            identity_evidence: r.identity_evidence,
             created_at: r.created_at,
             expires_at: r.expires_at,
             revoked: r.revoked_at.is_some(),
@@ -89,8 +102,8 @@ fn invalid(field: &str, message: &str) -> Problem {
 }
 
 /// Checks a request, normalises its bindings and draws the secret: the client to store and
-/// the secret to show once.
-fn validate(req: &ClientRequest) -> Result<(NewClient, String), Problem> {
+/// the secret to show once. `issuer` is the client issuing it (person clients record it).
+fn validate(req: &ClientRequest, issuer: Option<i64>) -> Result<(NewClient, String), Problem> {
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(invalid("name", "name must be 1 to 200 characters"));
@@ -98,7 +111,7 @@ fn validate(req: &ClientRequest) -> Result<(NewClient, String), Problem> {
     let role = Role::parse(&req.role).ok_or_else(|| {
         invalid(
             "role",
-            "role must be one of emr, pharmacy, insurer, doctor, admin",
+            "role must be one of emr, pharmacy, insurer, doctor, admin, person",
         )
     })?;
     let facility = req
@@ -141,6 +154,47 @@ fn validate(req: &ClientRequest) -> Result<(NewClient, String), Problem> {
         }
         _ => {}
     }
+    let member = match (role, req.member.as_deref()) {
+        (Role::Person, Some(m)) => {
+            let member = MemberId::parse(m)
+                .ok()
+                .filter(|m| m.branch().is_some())
+                .ok_or_else(|| {
+                    invalid(
+                        "member",
+                        "member must be an insurance member id with 枝番 (保険者番号:記号:番号:枝番)",
+                    )
+                })?;
+            Some(member.key())
+        }
+        (Role::Person, None) => {
+            return Err(invalid("member", "person clients need a member id"));
+        }
+        (_, Some(_)) => {
+            return Err(invalid(
+                "member",
+                "only person clients are bound to a member id",
+            ));
+        }
+        (_, None) => None,
+    };
+    let identity_evidence = match (role, req.identity_evidence.as_deref().map(str::trim)) {
+        (Role::Person, Some(e)) if !e.is_empty() && e.chars().count() <= 100 => Some(e.to_owned()),
+        (Role::Person, Some(_)) => {
+            return Err(invalid(
+                "identity_evidence",
+                "identity_evidence must be 1 to 100 characters",
+            ));
+        }
+        (Role::Person, None) => Some("administrator".to_owned()),
+        (_, Some(_)) => {
+            return Err(invalid(
+                "identity_evidence",
+                "identity_evidence is recorded for person clients only",
+            ));
+        }
+        (_, None) => None,
+    };
     let certificate_sha256 = req
         .certificate_sha256
         .as_deref()
@@ -183,6 +237,9 @@ fn validate(req: &ClientRequest) -> Result<(NewClient, String), Problem> {
             rate_limit_per_second: req.rate_limit_per_second,
             rate_burst: req.rate_burst,
         },
+        issued_by: member.as_ref().map(|_| issuer.unwrap_or(0)),
+        member,
+        identity_evidence,
     };
     Ok((client, secret.secret))
 }
@@ -193,7 +250,7 @@ pub async fn create_in(
     req: &ClientRequest,
     actor: Option<&Ctx>,
 ) -> Result<CreatedClient, Problem> {
-    let (client, secret) = validate(req)?;
+    let (client, secret) = validate(req, actor.map(|a| a.caller.client_id))?;
     let mut audit = actor.map(|a| a.audit("client.create"));
     let id = store
         .write(move |tx| {

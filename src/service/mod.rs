@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod consent;
 pub mod directory;
 pub mod fhir;
 pub mod health;
@@ -15,6 +16,8 @@ pub mod intake;
 pub mod lab_pull;
 pub mod masters;
 pub mod messages;
+pub mod notifications;
+pub mod person;
 pub mod registration;
 pub mod report;
 pub mod ssmix2;

@@ -19,6 +19,12 @@ pub struct ClientRow {
     /// Lower-case hex SHA-256 of the client's certificate (DER), for mTLS.
     pub certificate_sha256: Option<String>,
     pub limits: ClientLimits,
+    /// Person clients: the normalised member id they stand for.
+    pub member: Option<String>,
+    /// The client that issued a person client (an insurer client, or 0 for the bootstrap
+    /// administrator), and the identity evidence it relied on.
+    pub issued_by: Option<i64>,
+    pub identity_evidence: Option<String>,
 }
 
 /// Per-client overrides of the server's request limits (`None`: the server default).
@@ -41,10 +47,14 @@ pub struct NewClient {
     pub expires_at: Option<i64>,
     pub certificate_sha256: Option<String>,
     pub limits: ClientLimits,
+    pub member: Option<String>,
+    pub issued_by: Option<i64>,
+    pub identity_evidence: Option<String>,
 }
 
 const COLUMNS: &str = "id, name, role, facility, insurer, practitioner, token_hash, created_at, expires_at, revoked_at, \
-                       certificate_sha256, max_request_bytes, rate_limit_per_second, rate_burst";
+                       certificate_sha256, max_request_bytes, rate_limit_per_second, rate_burst, member, \
+                       issued_by, identity_evidence";
 
 fn row(r: &super::sql::Row<'_>) -> Result<ClientRow, StoreError> {
     Ok(ClientRow {
@@ -64,6 +74,9 @@ fn row(r: &super::sql::Row<'_>) -> Result<ClientRow, StoreError> {
             rate_limit_per_second: r.opt_i64(12)?,
             rate_burst: r.opt_i64(13)?,
         },
+        member: r.opt_string(14)?,
+        issued_by: r.opt_i64(15)?,
+        identity_evidence: r.opt_string(16)?,
     })
 }
 
@@ -72,8 +85,9 @@ impl Tx<'_> {
         let now = self.now();
         self.conn().insert_returning(
             "INSERT INTO clients (name, role, facility, insurer, practitioner, token_hash, created_at,
-                expires_at, certificate_sha256, max_request_bytes, rate_limit_per_second, rate_burst)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                expires_at, certificate_sha256, max_request_bytes, rate_limit_per_second, rate_burst,
+                member, issued_by, identity_evidence)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             args![
                 &client.name,
                 &client.role,
@@ -87,6 +101,9 @@ impl Tx<'_> {
                 client.limits.max_request_bytes,
                 client.limits.rate_limit_per_second,
                 client.limits.rate_burst,
+                client.member.as_deref(),
+                client.issued_by,
+                client.identity_evidence.as_deref(),
             ],
         )
     }

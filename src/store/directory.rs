@@ -180,7 +180,7 @@ impl Tx<'_> {
         let mut out = Vec::with_capacity(codes.len());
         for code in codes {
             let n = self.conn().query_one(
-                "SELECT COUNT(*) FROM registrations WHERE organization = ? AND ended_at IS NULL",
+                "SELECT COUNT(*) FROM registrations WHERE organization = ? AND status = 'active'",
                 args![code.as_str()],
                 |r| r.i64(0),
             )?;

@@ -36,7 +36,7 @@ const PERMITTED: &str = "
     FROM window_rows l
     JOIN persons p ON p.pk = COALESCE(l.person_pk, (SELECT pt.person_pk FROM patients pt WHERE pt.pk = l.patient_pk))
     WHERE p.insurer = ?
-      AND EXISTS (SELECT 1 FROM registrations r WHERE r.person_pk = p.pk AND r.ended_at IS NULL)
+      AND EXISTS (SELECT 1 FROM registrations r WHERE r.person_pk = p.pk AND r.status = 'active')
       AND (SELECT c.insurer_programs FROM consents c WHERE c.person_pk = p.pk ORDER BY c.id DESC LIMIT 1) = 1";
 
 const WINDOW: &str = "WITH window_rows AS MATERIALIZED (

@@ -42,6 +42,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "readiness_probe",
         include_str!("../../migrations/sqlite/0007_readiness_probe.sql"),
     ),
+    (
+        8,
+        "person_decides",
+        include_str!("../../migrations/sqlite/0008_person_decides.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -79,6 +84,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         7,
         "readiness_probe",
         include_str!("../../migrations/postgres/0007_readiness_probe.sql"),
+    ),
+    (
+        8,
+        "person_decides",
+        include_str!("../../migrations/postgres/0008_person_decides.sql"),
     ),
 ];
 

@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod clients;
 pub mod directory;
+pub mod events;
 pub mod inputs;
 pub mod lab_feed;
 pub mod messages;

@@ -1,13 +1,15 @@
 //! Registrations of a person's one family doctor (かかりつけ医) and the person's consent to
 //! share lab values with the insurer.
 //!
-//! At most one registration per person is active (`ended_at IS NULL`), enforced by a
-//! partial unique index: a new registration ends the previous one in the same transaction,
-//! and two concurrent registrations cannot both stay active.
+//! At most one registration per person is active (`status = 'active'`), enforced by a
+//! partial unique index: activating one ends the previous one in the same transaction, and
+//! two concurrent activations cannot both stay active. Pending registrations wait for the
+//! person (`domain::registration`); they open nothing.
 
 use super::sql::Param;
 use super::{StoreError, Tx};
 use crate::args;
+use crate::domain::registration::{ActivationBasis, ConsentBasis, RegistrationStatus};
 
 /// A stored registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +25,16 @@ pub struct RegistrationRow {
     pub ended_at: Option<i64>,
     pub ended_by: Option<i64>,
     pub end_reason: Option<String>,
+    pub status: RegistrationStatus,
+    /// What made it active (`None` while pending, or for one that never was).
+    pub basis: Option<ActivationBasis>,
+    pub evidence_document: Option<String>,
+    pub evidence_attested_by: Option<String>,
+    /// When and by which client it was activated, refused or withdrawn.
+    pub decided_at: Option<i64>,
+    pub decided_by: Option<i64>,
+    /// The consent asked for with it (applied when it becomes active).
+    pub requested_consent: Option<bool>,
 }
 
 /// A registration to create.
@@ -34,6 +46,11 @@ pub struct NewRegistration<'a> {
     pub organization: &'a str,
     pub start_date: &'a str,
     pub created_by: i64,
+    pub status: RegistrationStatus,
+    pub basis: Option<ActivationBasis>,
+    pub evidence_document: Option<&'a str>,
+    pub evidence_attested_by: Option<&'a str>,
+    pub requested_consent: Option<bool>,
 }
 
 /// Which registrations to list (all given filters hold).
@@ -44,8 +61,11 @@ pub struct RegistrationFilter {
     pub organization: Option<String>,
     /// Members of this insurer (the member key starts with `insurer:`).
     pub insurer: Option<String>,
-    /// `Some(true)`: active only; `Some(false)`: ended only.
-    pub active: Option<bool>,
+    /// Only these statuses (empty: all).
+    pub statuses: Vec<RegistrationStatus>,
+    /// For callers that are not a party: only registrations that took effect (active or
+    /// ended), besides those of this institution or practitioner (their own proposals).
+    pub effective_or_own: Option<(Option<String>, Option<String>)>,
     /// Ids below this one (pages go newest first).
     pub before_id: Option<i64>,
     pub limit: i64,
@@ -60,10 +80,36 @@ pub struct ConsentRow {
     pub recorded_at: i64,
     pub recorded_by: i64,
     pub registration_id: Option<i64>,
+    pub basis: ConsentBasis,
+    pub evidence_document: Option<String>,
+}
+
+/// A consent decision to record.
+#[derive(Debug, Clone)]
+pub struct NewConsent<'a> {
+    pub person_pk: i64,
+    pub insurer_programs: bool,
+    pub recorded_by: i64,
+    pub registration_id: Option<i64>,
+    pub basis: ConsentBasis,
+    pub evidence_document: Option<&'a str>,
 }
 
 const COLUMNS: &str = "id, person_pk, member_key, practitioner, organization, start_date, created_at, \
-                       created_by, ended_at, ended_by, end_reason";
+                       created_by, ended_at, ended_by, end_reason, status, basis, evidence_document, \
+                       evidence_attested_by, decided_at, decided_by, requested_consent";
+
+const CONSENT_COLUMNS: &str = "id, person_pk, insurer_programs, recorded_at, recorded_by, registration_id, basis, evidence_document";
+
+fn decode<T>(
+    value: Option<String>,
+    parse: impl Fn(&str) -> Option<T>,
+    what: &str,
+) -> Result<Option<T>, StoreError> {
+    value
+        .map(|v| parse(&v).ok_or_else(|| StoreError::Decode(format!("unknown {what} stored"))))
+        .transpose()
+}
 
 fn row(r: &super::sql::Row<'_>) -> Result<RegistrationRow, StoreError> {
     Ok(RegistrationRow {
@@ -78,6 +124,22 @@ fn row(r: &super::sql::Row<'_>) -> Result<RegistrationRow, StoreError> {
         ended_at: r.opt_i64(8)?,
         ended_by: r.opt_i64(9)?,
         end_reason: r.opt_string(10)?,
+        status: decode(
+            Some(r.string(11)?),
+            RegistrationStatus::parse,
+            "registration status",
+        )?
+        .unwrap_or(RegistrationStatus::Ended),
+        basis: decode(
+            r.opt_string(12)?,
+            ActivationBasis::parse,
+            "activation basis",
+        )?,
+        evidence_document: r.opt_string(13)?,
+        evidence_attested_by: r.opt_string(14)?,
+        decided_at: r.opt_i64(15)?,
+        decided_by: r.opt_i64(16)?,
+        requested_consent: r.opt_i64(17)?.map(|v| v != 0),
     })
 }
 
@@ -89,6 +151,9 @@ fn consent_row(r: &super::sql::Row<'_>) -> Result<ConsentRow, StoreError> {
         recorded_at: r.i64(3)?,
         recorded_by: r.i64(4)?,
         registration_id: r.opt_i64(5)?,
+        basis: decode(Some(r.string(6)?), ConsentBasis::parse, "consent basis")?
+            .unwrap_or(ConsentBasis::Registration),
+        evidence_document: r.opt_string(7)?,
     })
 }
 
@@ -117,10 +182,20 @@ fn filter_sql<'a>(
         sql.push_str(" AND member_key LIKE ?");
         params.push(Param::Text(prefix));
     }
-    match f.active {
-        Some(true) => sql.push_str(" AND ended_at IS NULL"),
-        Some(false) => sql.push_str(" AND ended_at IS NOT NULL"),
-        None => {}
+    if !f.statuses.is_empty() {
+        sql.push_str(" AND status IN (");
+        for (i, status) in f.statuses.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ", ?" });
+            params.push(Param::Text(status.as_str()));
+        }
+        sql.push(')');
+    }
+    if let Some((organization, practitioner)) = &f.effective_or_own {
+        sql.push_str(
+            " AND (status IN ('active', 'ended') OR organization = ? OR practitioner = ?)",
+        );
+        params.push(organization.as_deref().into());
+        params.push(practitioner.as_deref().into());
     }
     (sql, params)
 }
@@ -145,12 +220,16 @@ impl Tx<'_> {
         self.registration(active.id)
     }
 
-    /// Inserts a registration (the caller ended the previous one first).
+    /// Inserts a registration (an active one only after the previous one was ended).
     pub fn insert_registration(&mut self, r: &NewRegistration<'_>) -> Result<i64, StoreError> {
         let now = self.now();
+        let decided_at = (r.status == RegistrationStatus::Active).then_some(now);
+        let decided_by = decided_at.map(|_| r.created_by);
         self.conn().insert_returning(
             "INSERT INTO registrations (person_pk, member_key, practitioner, organization, start_date,
-                created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                created_at, created_by, status, basis, evidence_document, evidence_attested_by,
+                decided_at, decided_by, requested_consent)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             args![
                 r.person_pk,
                 r.member_key,
@@ -158,19 +237,92 @@ impl Tx<'_> {
                 r.organization,
                 r.start_date,
                 now,
-                r.created_by
+                r.created_by,
+                r.status.as_str(),
+                r.basis.map(ActivationBasis::as_str),
+                r.evidence_document,
+                r.evidence_attested_by,
+                decided_at,
+                decided_by,
+                r.requested_consent
             ],
         )
     }
 
-    /// Ends a registration; false when it was not active.
+    /// Ends an active registration; false when it was not active.
     pub fn end_registration(&mut self, id: i64, by: i64, reason: &str) -> Result<bool, StoreError> {
         let now = self.now();
         let changed = self.conn().execute(
-            "UPDATE registrations SET ended_at = ?, ended_by = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+            "UPDATE registrations SET status = 'ended', ended_at = ?, ended_by = ?, end_reason = ?
+             WHERE id = ? AND status = 'active'",
             args![now, by, reason, id],
         )?;
         Ok(changed == 1)
+    }
+
+    /// Activates a pending registration (the caller ended the previous active one first);
+    /// false when it was not pending.
+    pub fn activate_registration(
+        &mut self,
+        id: i64,
+        basis: ActivationBasis,
+        by: i64,
+    ) -> Result<bool, StoreError> {
+        let now = self.now();
+        let changed = self.conn().execute(
+            "UPDATE registrations SET status = 'active', basis = ?, decided_at = ?, decided_by = ?
+             WHERE id = ? AND status = 'pending'",
+            args![basis.as_str(), now, by, id],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Closes a pending registration as refused, withdrawn or superseded; false when it
+    /// was not pending.
+    pub fn close_pending_registration(
+        &mut self,
+        id: i64,
+        status: RegistrationStatus,
+        by: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let now = self.now();
+        let changed = self.conn().execute(
+            "UPDATE registrations SET status = ?, decided_at = ?, decided_by = ?, ended_at = ?,
+                ended_by = ?, end_reason = ?
+             WHERE id = ? AND status = 'pending'",
+            args![status.as_str(), now, by, now, by, reason, id],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// The person's pending registrations, oldest first.
+    pub fn pending_registrations(
+        &mut self,
+        person_pk: i64,
+    ) -> Result<Vec<RegistrationRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM registrations WHERE person_pk = ? AND status = 'pending' ORDER BY id"
+        );
+        self.conn().query(&sql, args![person_pk], row)
+    }
+
+    /// Lets the person's pending registrations made before `cutoff` lapse (superseded,
+    /// reason `lapsed`); returns them.
+    pub fn lapse_pending_registrations(
+        &mut self,
+        person_pk: i64,
+        cutoff: i64,
+    ) -> Result<Vec<RegistrationRow>, StoreError> {
+        let lapsed: Vec<RegistrationRow> = self
+            .pending_registrations(person_pk)?
+            .into_iter()
+            .filter(|r| r.created_at < cutoff)
+            .collect();
+        for r in &lapsed {
+            self.close_pending_registration(r.id, RegistrationStatus::Superseded, 0, "lapsed")?;
+        }
+        Ok(lapsed)
     }
 
     pub fn registration(&mut self, id: i64) -> Result<Option<RegistrationRow>, StoreError> {
@@ -182,8 +334,9 @@ impl Tx<'_> {
         &mut self,
         person_pk: i64,
     ) -> Result<Option<RegistrationRow>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM registrations WHERE person_pk = ? AND ended_at IS NULL");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM registrations WHERE person_pk = ? AND status = 'active'"
+        );
         self.conn().query_opt(&sql, args![person_pk], row)
     }
 
@@ -224,8 +377,7 @@ impl Tx<'_> {
     /// One consent decision.
     pub fn consent(&mut self, id: i64) -> Result<Option<ConsentRow>, StoreError> {
         self.conn().query_opt(
-            "SELECT id, person_pk, insurer_programs, recorded_at, recorded_by, registration_id
-             FROM consents WHERE id = ?",
+            &format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE id = ?"),
             args![id],
             consent_row,
         )
@@ -234,32 +386,36 @@ impl Tx<'_> {
     /// Persons a practitioner is the active registered doctor of.
     pub fn persons_registered_with(&mut self, practitioner: &str) -> Result<Vec<i64>, StoreError> {
         self.conn().query(
-            "SELECT person_pk FROM registrations WHERE practitioner = ? AND ended_at IS NULL",
+            "SELECT person_pk FROM registrations WHERE practitioner = ? AND status = 'active'",
             args![practitioner],
             |r| r.i64(0),
         )
     }
 
-    pub fn record_consent(
-        &mut self,
-        person_pk: i64,
-        insurer_programs: bool,
-        by: i64,
-        registration_id: Option<i64>,
-    ) -> Result<i64, StoreError> {
+    pub fn record_consent(&mut self, c: &NewConsent<'_>) -> Result<i64, StoreError> {
         let now = self.now();
         self.conn().insert_returning(
-            "INSERT INTO consents (person_pk, insurer_programs, recorded_at, recorded_by, registration_id)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-            args![person_pk, insurer_programs, now, by, registration_id],
+            "INSERT INTO consents (person_pk, insurer_programs, recorded_at, recorded_by, registration_id,
+                basis, evidence_document)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            args![
+                c.person_pk,
+                c.insurer_programs,
+                now,
+                c.recorded_by,
+                c.registration_id,
+                c.basis.as_str(),
+                c.evidence_document
+            ],
         )
     }
 
     /// The consent in force (the newest recorded), if any.
     pub fn current_consent(&mut self, person_pk: i64) -> Result<Option<ConsentRow>, StoreError> {
         self.conn().query_opt(
-            "SELECT id, person_pk, insurer_programs, recorded_at, recorded_by, registration_id
-             FROM consents WHERE person_pk = ? ORDER BY id DESC LIMIT 1",
+            &format!(
+                "SELECT {CONSENT_COLUMNS} FROM consents WHERE person_pk = ? ORDER BY id DESC LIMIT 1"
+            ),
             args![person_pk],
             consent_row,
         )
@@ -267,8 +423,7 @@ impl Tx<'_> {
 
     pub fn consent_history(&mut self, person_pk: i64) -> Result<Vec<ConsentRow>, StoreError> {
         self.conn().query(
-            "SELECT id, person_pk, insurer_programs, recorded_at, recorded_by, registration_id
-             FROM consents WHERE person_pk = ? ORDER BY id DESC",
+            &format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE person_pk = ? ORDER BY id DESC"),
             args![person_pk],
             consent_row,
         )

@@ -85,7 +85,7 @@ pub enum Visibility {
 /// Patient FHIR ids of the persons registered now with a practitioner (one `?`).
 const REGISTERED_PATIENT_IDS: &str = "SELECT p.fhir_id FROM registrations g \
      JOIN patients p ON p.person_pk = g.person_pk \
-     WHERE g.practitioner = ? AND g.ended_at IS NULL AND p.fhir_id IS NOT NULL";
+     WHERE g.practitioner = ? AND g.status = 'active' AND p.fhir_id IS NOT NULL";
 
 /// A search: all clauses must hold; within a clause any match may.
 #[derive(Debug, Clone)]

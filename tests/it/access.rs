@@ -1,7 +1,8 @@
 //! The access matrix of `docs/access.md`, table-driven: every role × endpoint × state of
-//! the person (registered / not / ended; consent / none / revoked), on both databases,
-//! with the check that a denied answer leaks nothing. Also: concurrent registrations leave
-//! exactly one active, and the registry's FHIR views.
+//! the person (registered / not / ended; consent / none / revoked; a transfer waiting for
+//! the person; a proposal waiting for the person), on both databases, with the check that
+//! a denied answer leaks nothing. The person themself and another person are callers too.
+//! Also: concurrent registrations leave exactly one active, and the registry's FHIR views.
 
 use serde_json::{Value, json};
 
@@ -29,9 +30,13 @@ enum Who {
     ForeignInsurer,
     Admin,
     Anonymous,
+    /// The person themself (a `person` client bound to their member id).
+    Person,
+    /// Another person (bound to another member id).
+    OtherPerson,
 }
 
-const EVERYONE: [Who; 9] = [
+const EVERYONE: [Who; 11] = [
     Who::EmrA,
     Who::EmrB,
     Who::Pharmacy,
@@ -41,6 +46,8 @@ const EVERYONE: [Who; 9] = [
     Who::ForeignInsurer,
     Who::Admin,
     Who::Anonymous,
+    Who::Person,
+    Who::OtherPerson,
 ];
 
 /// The state of a person (all are members of `INSURER` with a Patient and lab values at
@@ -52,31 +59,59 @@ enum State {
     RegisteredRevoked,
     NotRegistered,
     Ended,
+    /// Registered with A (consent); clinic B proposed a transfer, waiting for the person.
+    PendingTransfer,
+    /// Not registered; the insurer proposed clinic A, waiting for the person.
+    ProposedByInsurer,
 }
 
-const STATES: [State; 5] = [
+const STATES: [State; 7] = [
     State::RegisteredConsent,
     State::RegisteredNoConsent,
     State::RegisteredRevoked,
     State::NotRegistered,
     State::Ended,
+    State::PendingTransfer,
+    State::ProposedByInsurer,
 ];
 
 impl State {
+    /// Has an active registration (with doctor A).
     fn registered(self) -> bool {
         matches!(
             self,
-            State::RegisteredConsent | State::RegisteredNoConsent | State::RegisteredRevoked
+            State::RegisteredConsent
+                | State::RegisteredNoConsent
+                | State::RegisteredRevoked
+                | State::PendingTransfer
         )
     }
-    /// Has the person ever had a registration (and so consent records)?
+    /// Has the person any registration or proposal?
     fn has_history(self) -> bool {
         self != State::NotRegistered
+    }
+    /// Has a registration that took effect (active or ended): who the doctor is (or was)
+    /// is visible to every provider.
+    fn took_effect(self) -> bool {
+        self.registered() || self == State::Ended
+    }
+    /// Has consent decisions on record (made with a registration that took effect).
+    fn has_consent(self) -> bool {
+        self.took_effect()
+    }
+    /// The consent in force permits the insurer's programs.
+    fn consent_in_force(self) -> bool {
+        matches!(
+            self,
+            State::RegisteredConsent | State::PendingTransfer | State::Ended
+        )
     }
 }
 
 struct Person {
     state: State,
+    /// The person's own client.
+    token: String,
     member: String,
     patient: String,
     observation: String,
@@ -92,10 +127,24 @@ struct World {
 
 impl World {
     fn token(&self, who: Who) -> Option<&str> {
-        self.tokens
-            .iter()
-            .find(|(w, _)| *w == who)
-            .map(|(_, t)| t.as_str())
+        self.token_about(who, &self.persons[0])
+    }
+
+    /// The caller's token; `Person` is `about`'s own client, `OtherPerson` another's.
+    fn token_about<'a>(&'a self, who: Who, about: &'a Person) -> Option<&'a str> {
+        match who {
+            Who::Person => Some(about.token.as_str()),
+            Who::OtherPerson => self
+                .persons
+                .iter()
+                .find(|p| p.member != about.member)
+                .map(|p| p.token.as_str()),
+            _ => self
+                .tokens
+                .iter()
+                .find(|(w, _)| *w == who)
+                .map(|(_, t)| t.as_str()),
+        }
     }
 
     async fn request(
@@ -105,8 +154,20 @@ impl World {
         path: &str,
         body: Option<Value>,
     ) -> (u16, String) {
+        self.request_about(who, &self.persons[0], method, path, body)
+            .await
+    }
+
+    async fn request_about(
+        &self,
+        who: Who,
+        about: &Person,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, String) {
         let mut req = self.app.http.request(method, self.app.url(path));
-        if let Some(t) = self.token(who) {
+        if let Some(t) = self.token_about(who, about) {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
@@ -121,6 +182,16 @@ impl World {
     async fn get(&self, who: Who, path: &str) -> (u16, String) {
         self.request(who, reqwest::Method::GET, path, None).await
     }
+
+    async fn get_about(&self, who: Who, about: &Person, path: &str) -> (u16, String) {
+        self.request_about(who, about, reqwest::Method::GET, path, None)
+            .await
+    }
+}
+
+/// The evidence an institution records for a decision the person signed.
+fn evidence() -> Value {
+    json!({"document": "DocumentReference/signed-form-1", "attested_by": "clerk-7"})
 }
 
 async fn admin_put(app: &TestApp, path: &str, body: Value) {
@@ -212,40 +283,86 @@ async fn world(db: TestDb) -> World {
             .as_str()
             .unwrap()
             .to_owned();
-        if state.has_history() {
-            let consent = *state != State::RegisteredNoConsent;
-            let (status, reg) = post_json(
-                &app,
-                &token(Who::DoctorA),
-                "/registrations",
-                json!({"member": member, "practitioner": "dr-a", "organization": CLINIC_A,
-                       "start": "2026-04-01", "consent": {"insurer_programs": consent}}),
-            )
-            .await;
-            assert_eq!(status, 201, "{reg}");
-            if *state == State::RegisteredRevoked {
-                let (status, _) = post_json(
+        match state {
+            State::NotRegistered => {}
+            State::ProposedByInsurer => {
+                let (status, reg) = post_json(
                     &app,
-                    &token(Who::DoctorA),
-                    "/consents",
-                    json!({"member": member, "insurer_programs": false}),
+                    &token(Who::Insurer),
+                    "/registrations",
+                    json!({"member": member, "practitioner": "dr-a", "organization": CLINIC_A,
+                           "start": "2026-04-01", "consent": {"insurer_programs": true}}),
                 )
                 .await;
-                assert_eq!(status, 200);
+                assert_eq!(
+                    (status, reg["status"].as_str()),
+                    (201, Some("pending")),
+                    "{reg}"
+                );
             }
-            if *state == State::Ended {
-                let resp = app
-                    .http
-                    .delete(app.url(&format!("/registrations/{}", reg["id"])))
-                    .bearer_auth(token(Who::DoctorA))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(resp.status(), 200);
+            _ => {
+                let consent = *state != State::RegisteredNoConsent;
+                let (status, reg) = post_json(
+                    &app,
+                    &token(Who::DoctorA),
+                    "/registrations",
+                    json!({"member": member, "practitioner": "dr-a", "organization": CLINIC_A,
+                           "start": "2026-04-01", "consent": {"insurer_programs": consent}}),
+                )
+                .await;
+                assert_eq!(
+                    (status, reg["status"].as_str()),
+                    (201, Some("active")),
+                    "{reg}"
+                );
+                if *state == State::RegisteredRevoked {
+                    let (status, _) = post_json(
+                        &app,
+                        &token(Who::DoctorA),
+                        "/consents",
+                        json!({"member": member, "insurer_programs": false, "evidence": evidence()}),
+                    )
+                    .await;
+                    assert_eq!(status, 200);
+                }
+                if *state == State::Ended {
+                    let resp = app
+                        .http
+                        .delete(app.url(&format!("/registrations/{}", reg["id"])))
+                        .bearer_auth(token(Who::DoctorA))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(resp.status(), 200);
+                }
+                if *state == State::PendingTransfer {
+                    let (status, moved) = post_json(
+                        &app,
+                        &token(Who::DoctorB),
+                        "/registrations",
+                        json!({"member": member, "practitioner": "dr-b", "organization": CLINIC_B,
+                               "start": "2026-06-01", "consent": {"insurer_programs": true}}),
+                    )
+                    .await;
+                    assert_eq!(
+                        (status, moved["status"].as_str()),
+                        (201, Some("pending")),
+                        "{moved}"
+                    );
+                }
             }
         }
+        let (status, person_client) = post_json(
+            &app,
+            &token(Who::Insurer),
+            "/insurer/person-clients",
+            json!({"member": member, "name": "matrix person", "identity_evidence": "insurer-record"}),
+        )
+        .await;
+        assert_eq!(status, 201, "{person_client}");
         persons.push(Person {
             state: *state,
+            token: person_client["token"].as_str().unwrap().to_owned(),
             member,
             patient,
             observation,
@@ -273,7 +390,8 @@ enum Expect {
 
 use Expect::{Data, Denied, Empty};
 
-/// Reading a person's clinical FHIR data (read by id, search by patient).
+/// Reading a person's clinical FHIR data (read by id, search by patient). A pending
+/// registration opens nothing: the proposing doctor sees nothing until the person confirms.
 fn clinical_read(who: Who, state: State, by_id: bool) -> Expect {
     let hidden = if by_id { Denied(404) } else { Empty };
     match who {
@@ -281,45 +399,51 @@ fn clinical_read(who: Who, state: State, by_id: bool) -> Expect {
         Who::EmrB | Who::Pharmacy | Who::DoctorB => hidden,
         Who::DoctorA if state.registered() => Data,
         Who::DoctorA => hidden,
-        Who::Insurer | Who::ForeignInsurer | Who::Admin => Denied(403),
+        Who::Insurer | Who::ForeignInsurer | Who::Admin | Who::Person | Who::OtherPerson => {
+            Denied(403)
+        }
         Who::Anonymous => Denied(401),
     }
 }
 
-/// Who the person's registered doctor is (`/registrations?member=`, `EpisodeOfCare`).
+/// Who the person's registered doctor is (`/registrations?member=`, `EpisodeOfCare`): to
+/// every provider once a registration took effect; proposals only to their parties (the
+/// person, the insurer, the proposing institution).
 fn registration_read(who: Who, state: State) -> Expect {
     match who {
-        Who::EmrA | Who::EmrB | Who::Pharmacy | Who::DoctorA | Who::DoctorB | Who::Insurer
-            if state.has_history() =>
-        {
-            Data
-        }
-        Who::EmrA | Who::EmrB | Who::Pharmacy | Who::DoctorA | Who::DoctorB | Who::Insurer => Empty,
-        Who::ForeignInsurer | Who::Admin => Denied(403),
+        Who::Person | Who::Insurer | Who::EmrA | Who::DoctorA if state.has_history() => Data,
+        Who::EmrB | Who::Pharmacy | Who::DoctorB if state.took_effect() => Data,
+        Who::Person | Who::Insurer | Who::EmrA | Who::DoctorA => Empty,
+        Who::EmrB | Who::Pharmacy | Who::DoctorB => Empty,
+        Who::ForeignInsurer | Who::Admin | Who::OtherPerson => Denied(403),
         Who::Anonymous => Denied(401),
     }
 }
 
-/// The person's consent as FHIR `Consent`.
+/// The person's consent as FHIR `Consent`: the person, the insurer, and the registered
+/// institution.
 fn consent_read(who: Who, state: State) -> Expect {
     match who {
         Who::EmrA | Who::DoctorA if state.registered() => Data,
         Who::EmrA | Who::DoctorA | Who::EmrB | Who::DoctorB => Empty,
-        Who::Insurer if state.has_history() => Data,
-        Who::Insurer => Empty,
-        Who::Pharmacy | Who::ForeignInsurer | Who::Admin => Denied(403),
+        Who::Insurer | Who::Person if state.has_consent() => Data,
+        Who::Insurer | Who::Person => Empty,
+        Who::Pharmacy | Who::ForeignInsurer | Who::Admin | Who::OtherPerson => Denied(403),
         Who::Anonymous => Denied(401),
     }
 }
 
-/// Recording the person's consent decision (`POST /consents`).
-fn consent_write(who: Who, state: State) -> u16 {
+/// Recording the person's consent decision (`POST /consents`, with the institution's
+/// evidence): the person, the registered institution, the insurer only a withdrawal.
+fn consent_write(who: Who, state: State, insurer_programs: bool) -> u16 {
     match who {
         Who::Anonymous => 401,
         Who::Pharmacy | Who::Admin => 403,
         _ if !state.registered() => 404,
-        Who::EmrA | Who::DoctorA | Who::Insurer => 200,
-        Who::EmrB | Who::DoctorB | Who::ForeignInsurer => 403,
+        Who::EmrA | Who::DoctorA | Who::Person => 200,
+        Who::Insurer if insurer_programs => 403,
+        Who::Insurer => 200,
+        Who::EmrB | Who::DoctorB | Who::ForeignInsurer | Who::OtherPerson => 403,
     }
 }
 
@@ -335,9 +459,19 @@ fn clinical_write(who: Who) -> u16 {
 /// The insurer's lab pull: whose values it returns.
 fn pulled(who: Who, state: State) -> Expect {
     match who {
-        Who::Insurer if state == State::RegisteredConsent => Data,
+        Who::Insurer if state.registered() && state.consent_in_force() => Data,
         // Every insurer may pull; it gets its own consenting members only.
         Who::Insurer | Who::ForeignInsurer => Empty,
+        Who::Anonymous => Denied(401),
+        _ => Denied(403),
+    }
+}
+
+/// The person's own view (`GET /me`): only the person's client, and only their own.
+fn own_view(who: Who) -> Expect {
+    match who {
+        Who::Person => Data,
+        Who::OtherPerson => Empty,
         Who::Anonymous => Denied(401),
         _ => Denied(403),
     }
@@ -414,7 +548,7 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
             let ctx = |endpoint: &str| format!("{who:?} × {endpoint} × {:?}", p.state);
             // Clinical data through FHIR.
             let (status, body) = w
-                .get(who, &format!("/fhir/Observation/{}", p.observation))
+                .get_about(who, p, &format!("/fhir/Observation/{}", p.observation))
                 .await;
             check(
                 clinical_read(who, p.state, true),
@@ -425,8 +559,9 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
                 &ctx("read Observation"),
             );
             let (status, body) = w
-                .get(
+                .get_about(
                     who,
+                    p,
                     &format!("/fhir/Observation?patient=Patient/{}", p.patient),
                 )
                 .await;
@@ -441,7 +576,9 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
                 &p.value,
                 &ctx("search Observation"),
             );
-            let (status, body) = w.get(who, &format!("/fhir/Patient/{}", p.patient)).await;
+            let (status, body) = w
+                .get_about(who, p, &format!("/fhir/Patient/{}", p.patient))
+                .await;
             let expect = clinical_read(who, p.state, true);
             check(expect, status, &body, p, &p.patient, &ctx("read Patient"));
             if expect == Data {
@@ -455,7 +592,7 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
             }
             // Who the doctor is.
             let (status, body) = w
-                .get(who, &format!("/registrations?member={}", p.member))
+                .get_about(who, p, &format!("/registrations?member={}", p.member))
                 .await;
             let expect = registration_read(who, p.state);
             // The member id is echoed back to those allowed to ask; "dr-a" marks data.
@@ -476,7 +613,7 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
                 );
             }
             let (status, body) = w
-                .get(who, &format!("/fhir/EpisodeOfCare?member={}", p.member))
+                .get_about(who, p, &format!("/fhir/EpisodeOfCare?member={}", p.member))
                 .await;
             check(
                 expect,
@@ -487,7 +624,7 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
                 &ctx("search EpisodeOfCare"),
             );
             let (status, body) = w
-                .get(who, &format!("/fhir/Consent?member={}", p.member))
+                .get_about(who, p, &format!("/fhir/Consent?member={}", p.member))
                 .await;
             let expect = consent_read(who, p.state);
             check(
@@ -499,8 +636,7 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
                 &ctx("search Consent"),
             );
             if expect == Data {
-                let permit = p.state == State::RegisteredConsent
-                    || (p.state == State::Ended && who == Who::Insurer);
+                let permit = p.state.consent_in_force();
                 let bundle: Value = serde_json::from_str(&body).unwrap();
                 let active = bundle["entry"]
                     .as_array()
@@ -515,7 +651,29 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
                     ctx("consent in force")
                 );
             }
-            checked += 7;
+            // The person's own view.
+            let (status, body) = w.get_about(who, p, "/me").await;
+            check(
+                own_view(who),
+                status,
+                &body,
+                p,
+                &p.member,
+                &ctx("GET /me member"),
+            );
+            if own_view(who) == Data {
+                let me: Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(
+                    me["current"].is_null(),
+                    !p.state.registered(),
+                    "{}",
+                    ctx("GET /me current")
+                );
+                let pending = me["pending"].as_array().unwrap().len();
+                let waiting = matches!(p.state, State::PendingTransfer | State::ProposedByInsurer);
+                assert_eq!(pending, usize::from(waiting), "{}", ctx("GET /me pending"));
+            }
+            checked += 8;
         }
     }
     // The insurer's pull: exactly the consenting, registered member.
@@ -538,18 +696,24 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
     // Writes: consent decisions (re-recording the decision in force changes nothing) and
     // clinical data.
     for p in &w.persons {
-        let current = p.state == State::RegisteredConsent;
+        let current = p.state.registered() && p.state.consent_in_force();
         for who in EVERYONE {
             let ctx = format!("{who:?} × POST /consents × {:?}", p.state);
             let (status, body) = w
-                .request(
+                .request_about(
                     who,
+                    p,
                     reqwest::Method::POST,
                     "/consents",
-                    Some(json!({"member": p.member, "insurer_programs": current})),
+                    Some(json!({"member": p.member, "insurer_programs": current,
+                                "evidence": evidence()})),
                 )
                 .await;
-            assert_eq!(status, consent_write(who, p.state), "{ctx}: {body}");
+            assert_eq!(
+                status,
+                consent_write(who, p.state, current),
+                "{ctx}: {body}"
+            );
             if status != 200 {
                 assert_no_leak(&body, p, &ctx);
             }
@@ -560,7 +724,13 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
                 "effectiveDateTime": "2026-11-02T09:00:00+09:00",
                 "valueQuantity": {"value": 6.1, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}});
             let (status, body) = w
-                .request(who, reqwest::Method::POST, "/fhir/Observation", Some(obs))
+                .request_about(
+                    who,
+                    p,
+                    reqwest::Method::POST,
+                    "/fhir/Observation",
+                    Some(obs),
+                )
                 .await;
             let ctx = format!("{who:?} × POST Observation × {:?}", p.state);
             assert_eq!(status, clinical_write(who), "{ctx}: {body}");
@@ -571,7 +741,42 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
         }
     }
     // Endpoints without a person: who may call them at all.
-    let role_only: [(&str, reqwest::Method, &str, &[Who]); 7] = [
+    let providers_insurers_persons: &[Who] = &[
+        Who::EmrA,
+        Who::EmrB,
+        Who::Pharmacy,
+        Who::DoctorA,
+        Who::DoctorB,
+        Who::Insurer,
+        Who::ForeignInsurer,
+        Who::Person,
+        Who::OtherPerson,
+    ];
+    let role_only: [(&str, reqwest::Method, &str, &[Who]); 11] = [
+        (
+            "notifications",
+            reqwest::Method::GET,
+            "/notifications",
+            providers_insurers_persons,
+        ),
+        (
+            "person clients",
+            reqwest::Method::POST,
+            "/insurer/person-clients",
+            &[Who::Admin, Who::Insurer, Who::ForeignInsurer],
+        ),
+        (
+            "access log",
+            reqwest::Method::GET,
+            "/me/access",
+            &[Who::Person, Who::OtherPerson],
+        ),
+        (
+            "own consent",
+            reqwest::Method::PUT,
+            "/me/consent",
+            &[Who::Person, Who::OtherPerson],
+        ),
         (
             "admin clients",
             reqwest::Method::GET,
@@ -621,6 +826,8 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
                 Who::Insurer,
                 Who::ForeignInsurer,
                 Who::Admin,
+                Who::Person,
+                Who::OtherPerson,
             ],
         ),
     ];
@@ -660,27 +867,29 @@ async fn concurrent_registrations_leave_exactly_one_active(db: TestDb) {
     let clinics: Vec<(String, String)> = (0..6)
         .map(|i| (format!("13{:08}", 20000000 + i), format!("dr-c{i}")))
         .collect();
-    let mut insurers = Vec::new();
+    let mut emrs = Vec::new();
     for (code, doctor) in &clinics {
         certified_clinic(&app, code, &format!("クリニック{doctor}"), doctor).await;
+        emrs.push(app.emr(code).await);
     }
     let insurer = app.client("insurer", None, Some(INSURER), None).await;
-    insurers.push(insurer.clone());
     for round in 0..3 {
         let member = format!("{INSURER}:9:{}:01", 8800 + round);
+        // Every clinic registers the person at once, each with the person's signed request:
+        // each takes effect in turn, ending the one before.
         let mut tasks = Vec::new();
-        for (code, doctor) in clinics.clone() {
+        for ((code, doctor), emr) in clinics.clone().into_iter().zip(emrs.clone()) {
             let http = app.http.clone();
             let url = app.url("/registrations");
-            let token = insurer.clone();
             let member = member.clone();
             tasks.push(actix_web::rt::spawn(async move {
                 let resp = http
                     .post(url)
-                    .bearer_auth(token)
+                    .bearer_auth(emr)
                     .json(
                         &json!({"member": member, "practitioner": doctor, "organization": code,
-                                  "start": "2026-05-01", "consent": {"insurer_programs": true}}),
+                                  "start": "2026-05-01", "consent": {"insurer_programs": true},
+                                  "evidence": evidence()}),
                     )
                     .send()
                     .await
@@ -724,12 +933,13 @@ async fn the_registry_is_served_as_fhir(db: TestDb) {
         .get_json(doctor, "/fhir/EpisodeOfCare?status=active&_count=2")
         .await;
     assert_eq!(status, 200, "{panel}");
-    assert_eq!(panel["total"], 3, "{panel}");
+    // Registered with consent, without, revoked, and the one whose transfer is pending.
+    assert_eq!(panel["total"], 4, "{panel}");
     assert_eq!(panel["entry"].as_array().unwrap().len(), 2);
     let next = panel["link"][1]["url"].as_str().unwrap();
     let next_path = next.strip_prefix(&w.app.base).unwrap();
     let (_, rest) = w.app.get_json(doctor, next_path).await;
-    assert_eq!(rest["entry"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["entry"].as_array().unwrap().len(), 2, "{rest}");
     let episode = &panel["entry"][0]["resource"];
     assert_eq!(episode["status"], "active");
     assert_eq!(episode["careManager"]["identifier"]["value"], "dr-a");

@@ -30,10 +30,13 @@ fn every_error_code_is_documented() {
 #[test]
 fn api_body_schemas_are_current() {
     use kakari::api_schema::{compiles, schema_of};
+    use kakari::http::registration::{ConfirmRequest, PersonConsent};
     use kakari::service::audit::AuditPage;
     use kakari::service::clients::ClientRequest;
+    use kakari::service::consent::ConsentChange;
     use kakari::service::directory::{OrganizationRequest, PractitionerRequest};
-    use kakari::service::registration::{ConsentChange, RegistrationRequest};
+    use kakari::service::person::PersonClientRequest;
+    use kakari::service::registration::RegistrationRequest;
     let schemas = [
         (
             "client-request",
@@ -59,6 +62,21 @@ fn api_body_schemas_are_current() {
             "consent-change",
             schema_of::<ConsentChange>(),
             compiles::<ConsentChange>(),
+        ),
+        (
+            "person-client-request",
+            schema_of::<PersonClientRequest>(),
+            compiles::<PersonClientRequest>(),
+        ),
+        (
+            "confirm-request",
+            schema_of::<ConfirmRequest>(),
+            compiles::<ConfirmRequest>(),
+        ),
+        (
+            "person-consent",
+            schema_of::<PersonConsent>(),
+            compiles::<PersonConsent>(),
         ),
         // A response body: GET /admin/audit (tests/it/audit.rs validates real pages).
         (

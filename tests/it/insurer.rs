@@ -375,7 +375,8 @@ async fn the_pull_returns_exactly_the_permitted_results(db: TestDb) {
         .http
         .post(w.app.url("/consents"))
         .bearer_auth(&w.doctor)
-        .json(&json!({"member": consenting, "insurer_programs": false}))
+        .json(&json!({"member": consenting, "insurer_programs": false,
+                      "evidence": {"document": "DocumentReference/withdrawal-1", "attested_by": "clerk-1"}}))
         .send()
         .await
         .unwrap();

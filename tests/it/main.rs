@@ -17,6 +17,7 @@ mod jp_core_examples;
 mod mappings;
 mod masters;
 mod outage;
+mod person;
 mod robustness;
 mod schemas;
 mod store_contract;

@@ -55,6 +55,9 @@ fn clients_round_trip_and_revoke(db: &TestDb) {
                     rate_limit_per_second: Some(5),
                     rate_burst: None,
                 },
+                member: None,
+                issued_by: None,
+                identity_evidence: None,
             })
         })
         .unwrap();

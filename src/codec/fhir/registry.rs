@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::domain::code_system::id_system;
 use crate::domain::datetime::format_instant_millis;
+use crate::domain::registration::RegistrationStatus;
 
 /// `EpisodeOfCare.type` of a registration.
 pub const REGISTRATION_TYPE: &str = "urn:kakari:episode-type";
@@ -106,6 +107,7 @@ pub struct RegistrationFacts<'a> {
     pub start_date: &'a str,
     pub created_at: i64,
     pub ended_at: Option<i64>,
+    pub status: RegistrationStatus,
 }
 
 /// A consent decision as the registry holds it.
@@ -165,6 +167,19 @@ pub fn practitioner_reference(id: &str, name: Option<&str>) -> Value {
     r
 }
 
+/// `EpisodeOfCare.status` of a registration: a pending one is `planned`, one that never
+/// took effect (refused, withdrawn, superseded) `cancelled`.
+pub fn episode_status(status: RegistrationStatus) -> &'static str {
+    match status {
+        RegistrationStatus::Pending => "planned",
+        RegistrationStatus::Active => "active",
+        RegistrationStatus::Ended => "finished",
+        RegistrationStatus::Refused
+        | RegistrationStatus::Withdrawn
+        | RegistrationStatus::Superseded => "cancelled",
+    }
+}
+
 /// A registration as an `EpisodeOfCare`.
 pub fn episode_of_care(r: &RegistrationFacts<'_>) -> Value {
     let mut period = json!({"start": r.start_date});
@@ -176,7 +191,7 @@ pub fn episode_of_care(r: &RegistrationFacts<'_>) -> Value {
         "id": r.id.to_string(),
         "meta": {"lastUpdated": format_instant_millis(r.ended_at.unwrap_or(r.created_at))},
         "identifier": [{"system": REGISTRATION_ID_SYSTEM, "value": r.id.to_string()}],
-        "status": if r.ended_at.is_some() { "finished" } else { "active" },
+        "status": episode_status(r.status),
         "type": [{"coding": [{"system": REGISTRATION_TYPE, "code": "kakaritsuke-registration",
                                "display": "かかりつけ医登録"}]}],
         "patient": member_reference(r.member_key),
@@ -296,6 +311,11 @@ mod tests {
             start_date: "2026-04-01",
             created_at: 1_790_000_000_000,
             ended_at: ended,
+            status: if ended.is_some() {
+                RegistrationStatus::Ended
+            } else {
+                RegistrationStatus::Active
+            },
         }
     }
 

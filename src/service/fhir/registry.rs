@@ -21,6 +21,7 @@ use crate::auth::{Caller, Role, access};
 pub use crate::codec::fhir::registry::RegistryType;
 use crate::codec::fhir::registry::{self as render, ConsentFacts, RegistrationFacts, ServiceFacts};
 use crate::domain::MemberId;
+use crate::domain::registration::RegistrationStatus;
 use crate::error::{ErrorCode, Problem};
 use crate::service::Ctx;
 use crate::service::directory::{self, DirectorySearch, OrganizationView};
@@ -65,6 +66,7 @@ fn facts<'a>(
         start_date: &r.start_date,
         created_at: r.created_at,
         ended_at: r.ended_at,
+        status: r.status,
     }
 }
 
@@ -125,16 +127,19 @@ fn service_resource(o: &OrganizationView, updated_at: i64) -> Value {
     })
 }
 
-/// May the caller see the consent of a person: a party to the person's active
+/// May the caller see the consent of a person: the person, a party to the person's active
 /// registration, or the person's insurer.
-fn may_see_consent(
+pub fn may_see_consent(
     tx: &mut Tx<'_>,
     caller: &Caller,
     person_pk: i64,
     member: &MemberId,
 ) -> Result<bool, StoreError> {
     if caller.role == Role::Insurer {
-        return Ok(caller.insurer.as_ref() == Some(member.insurer()));
+        return Ok(access::is_insurer_of(caller, member));
+    }
+    if caller.role == Role::Person {
+        return Ok(access::is_person(caller, member));
     }
     Ok(match tx.active_registration(person_pk)? {
         Some(r) => {
@@ -300,7 +305,7 @@ fn parse_search(
             }
             "status" => {
                 let allowed: &[&str] = match rtype {
-                    RegistryType::EpisodeOfCare => &["active", "finished"],
+                    RegistryType::EpisodeOfCare => &["planned", "active", "finished", "cancelled"],
                     _ => &["active", "inactive"],
                 };
                 if !allowed.contains(&value.as_str()) {
@@ -411,19 +416,49 @@ fn consents_of(
 fn registrations_of(
     tx: &mut Tx<'_>,
     caller: &Caller,
-    person: Option<i64>,
+    named: Option<(i64, MemberId)>,
     s: &RegistrySearch,
     count: i64,
 ) -> Result<Found, Problem> {
+    let person = named.as_ref().map(|n| n.0);
+    let statuses = match s.status.as_deref() {
+        Some("planned") => vec![RegistrationStatus::Pending],
+        Some("active") => vec![RegistrationStatus::Active],
+        Some("finished") => vec![RegistrationStatus::Ended],
+        Some("cancelled") => vec![
+            RegistrationStatus::Refused,
+            RegistrationStatus::Withdrawn,
+            RegistrationStatus::Superseded,
+        ],
+        _ => Vec::new(),
+    };
     let mut filter = RegistrationFilter {
         person_pk: person,
-        active: s.status.as_deref().map(|st| st == "active"),
+        statuses,
         before_id: s.cursor.filter(|c| *c > 0),
         limit: count + 1,
         ..RegistrationFilter::default()
     };
+    if let Some((_, member)) = &named {
+        // Who a named person's doctor is, is visible to every provider; proposals that never
+        // took effect only to their parties (the person, the insurer, the proposer).
+        if !(access::is_person(caller, member) || access::is_insurer_of(caller, member)) {
+            filter.effective_or_own = Some((
+                caller.facility.as_ref().map(|f| f.as_str().to_owned()),
+                caller.practitioner.clone(),
+            ));
+        }
+    }
     if person.is_none() {
         match caller.role {
+            Role::Person => {
+                let own = match &caller.member {
+                    Some(m) => tx.person_by_member(m)?.map(|p| p.pk),
+                    None => None,
+                };
+                // A person without records yet has no registrations either.
+                filter.person_pk = Some(own.unwrap_or(-1));
+            }
             Role::Doctor => filter.practitioner = caller.practitioner.clone(),
             Role::Emr => {
                 filter.organization = caller.facility.as_ref().map(|f| f.as_str().to_owned())
@@ -509,9 +544,7 @@ pub async fn search(
                 (RegistryType::Consent, Some(Some((person, member)))) => {
                     consents_of(tx, &caller, person, &member, s.status.as_deref())
                 }
-                (_, named) => {
-                    registrations_of(tx, &caller, named.flatten().map(|n| n.0), &s, count)
-                }
+                (_, named) => registrations_of(tx, &caller, named.flatten(), &s, count),
             })
             .await?
     };

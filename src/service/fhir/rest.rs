@@ -248,6 +248,30 @@ pub async fn read(
     })
 }
 
+/// The distinct patients (pk, person) whose resources a page holds.
+fn subjects_of(
+    tx: &mut crate::store::Tx<'_>,
+    rtype: ResourceType,
+    rows: &[crate::store::resources::ResourceRow],
+) -> Result<Vec<(i64, Option<i64>)>, Problem> {
+    let mut ids: Vec<&str> = rows
+        .iter()
+        .filter_map(|row| match rtype {
+            ResourceType::Patient => Some(row.id.as_str()),
+            _ => row.subject_ref.as_deref()?.strip_prefix("Patient/"),
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(p) = tx.patient_by_fhir_id(id)? {
+            out.push((p.pk, p.person_pk));
+        }
+    }
+    Ok(out)
+}
+
 /// `GET /fhir/{type}?…`: a searchset Bundle with `total` and paging links.
 pub async fn search(
     app: &AppState,
@@ -265,7 +289,7 @@ pub async fn search(
         count: request.count,
         after_pk: request.cursor,
     };
-    let page = app
+    let (page, subjects) = app
         .store
         .read(move |tx| {
             let mut page = tx.search(&query)?;
@@ -274,18 +298,36 @@ pub async fn search(
                     registry::decorate_patient(tx, row)?;
                 }
             }
-            Ok::<_, Problem>(page)
+            let subjects = if rtype.is_patient_data() {
+                subjects_of(tx, rtype, &page.rows)?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, Problem>((page, subjects))
         })
         .await?;
     if rtype.is_patient_data() && visibility != Visibility::All {
-        let mut entry = ctx.audit("search");
-        entry.resource_type = Some(rtype.as_str().to_owned());
-        entry.detail = Some(format!(
-            "{} of {} result(s) returned",
-            page.rows.len(),
-            page.total
-        ));
-        audit_read(app, ctx, vec![entry]).await?;
+        // One row per patient whose data is released (so each person can see who read
+        // their data), or one for a search that released nothing.
+        let summary = format!("{} of {} result(s) returned", page.rows.len(), page.total);
+        let mut entries: Vec<_> = subjects
+            .iter()
+            .map(|(patient, person)| {
+                let mut entry = ctx.audit("search");
+                entry.resource_type = Some(rtype.as_str().to_owned());
+                entry.patient_pk = Some(*patient);
+                entry.person_pk = *person;
+                entry.detail = Some(summary.clone());
+                entry
+            })
+            .collect();
+        if entries.is_empty() {
+            let mut entry = ctx.audit("search");
+            entry.resource_type = Some(rtype.as_str().to_owned());
+            entry.detail = Some(summary);
+            entries.push(entry);
+        }
+        audit_read(app, ctx, entries).await?;
     }
     let mut params = request.canonical.clone();
     params.push(("_count".into(), request.count.to_string()));
