@@ -75,6 +75,11 @@ catalogue! {
     InvalidBundle = ("fhir.bundle", 400, "bundle is not a batch or transaction this server accepts"),
     TransactionFailed = ("fhir.transaction_failed", 400, "an entry failed; the transaction was not applied"),
     UnsupportedInteraction = ("fhir.unsupported_interaction", 405, "interaction not supported"),
+    CodeFormat = ("fhir.code_format", 422, "code does not have the form of its code system"),
+    UnitMismatch = ("fhir.unit_mismatch", 422, "quantity unit is not a unit of the item measured"),
+    DosageInconsistent = ("fhir.dosage_inconsistent", 422, "dispensed total contradicts the dosage"),
+    ClinsViolation = ("fhir.clins", 422, "resource violates a JP-CLINS rule of a profile it claims"),
+    BundleConflict = ("fhir.bundle_conflict", 409, "Bundle.identifier already used for other content"),
     // UKE claims (レセプト電算).
     UkeEncoding = ("uke.encoding", 422, "claims file is not Shift_JIS (CP932) text"),
     UkeNoHeader = ("uke.no_header", 422, "no IR or YK record: not a UKE claims file"),
