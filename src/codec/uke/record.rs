@@ -314,27 +314,25 @@ fn facility(f: &mut Fields, first: usize) -> Option<InstitutionCode> {
     InstitutionCode::parse(&format!("{prefecture}{schedule}{number}")).ok()
 }
 
+/// IR (医科) and YK: 2 審査支払機関, 3–5 institution, 7 名称, 8 請求年月,
+/// 9 マルチボリューム識別情報.
 fn institution(f: &mut Fields) -> InstitutionRecord {
-    f.expect_at_most(10);
-    InstitutionRecord {
-        payer: f.code(2, 1),
-        code: facility(f, 3),
-        name: f.text_limited(7, 40),
-        claim_month: f.year_month(8),
-        volume: f.code(9, 2),
-    }
+    named_institution(f, 9)
 }
 
-/// UK (受付情報, 歯科): 2 審査支払機関, 3–5 institution, 7 名称, 8 請求年月, 9 届出,
-/// 10 マルチボリューム識別情報.
+/// UK (受付情報, 歯科): as IR (医科), but 9 is 届出 and 10 マルチボリューム識別情報.
 fn reception(f: &mut Fields) -> InstitutionRecord {
+    named_institution(f, 10)
+}
+
+fn named_institution(f: &mut Fields, volume: usize) -> InstitutionRecord {
     f.expect_at_most(10);
     InstitutionRecord {
         payer: f.code(2, 1),
         code: facility(f, 3),
         name: f.text_limited(7, 40),
         claim_month: f.year_month(8),
-        volume: f.code(10, 2),
+        volume: f.code(volume, 2),
     }
 }
 
