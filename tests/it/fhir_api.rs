@@ -54,6 +54,7 @@ on_both_databases_async!(
     code_forms_units_and_totals_are_checked,
     documents_are_kept_whole_and_their_entries_stored,
     collections_store_their_entries_and_refuse_a_reused_identifier,
+    tolerance_corpus_meets_its_expectations,
 );
 
 async fn metadata_lists_what_is_supported(db: TestDb) {
@@ -979,4 +980,91 @@ async fn collections_store_their_entries_and_refuse_a_reused_identifier(db: Test
     );
     let (_, allergies) = app.get_json(&token, "/fhir/AllergyIntolerance").await;
     assert_eq!(allergies["total"], 1);
+}
+
+/// What posting a tolerance file gave: `status:`, one `issue: <severity> <code> at
+/// <expression>` per error or warning, and for Bundles one `stored: <Type>` per resource
+/// stored (`reused: <Type>` for the writer's own Patient found again).
+fn tolerance_facts(status: u16, outcome: &Value) -> Vec<String> {
+    let mut facts = vec![format!("status: {status}")];
+    for issue in outcome["issue"].as_array().into_iter().flatten() {
+        let severity = issue["severity"].as_str().unwrap_or("");
+        let at = issue["expression"][0].as_str().unwrap_or("");
+        let text = issue["diagnostics"].as_str().unwrap_or("");
+        match severity {
+            "error" | "warning" => facts.push(format!(
+                "issue: {severity} {} at {at}",
+                issue["details"]["coding"][0]["code"].as_str().unwrap_or("")
+            )),
+            _ if text.starts_with("stored as ") || text.starts_with("the Bundle is kept") => {
+                let target = text.rsplit(' ').next().unwrap_or("");
+                facts.push(format!(
+                    "stored: {}",
+                    target.split('/').next().unwrap_or("")
+                ));
+            }
+            _ if text.starts_with("the writer's ") => {
+                let target = text["the writer's ".len()..]
+                    .split('/')
+                    .next()
+                    .unwrap_or("");
+                facts.push(format!("reused: {target}"));
+            }
+            _ => {}
+        }
+    }
+    facts
+}
+
+/// Every file in `tests/data/fhir/tolerance/` (shapes real senders use: U+3000 in text,
+/// member-id subjects, half- and full-width digits, OID and URL code-system spellings,
+/// JP-CLINS profiles, document and collection Bundles with Composition, Encounter and
+/// Specimen, `urn:uuid` and absolute fullUrls) is posted by one clinic, in name order,
+/// and gives exactly what its `.expect` file lists.
+async fn tolerance_corpus_meets_its_expectations(db: TestDb) {
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/fhir/tolerance");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tolerance folder")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    let app = TestApp::spawn(db).await;
+    let token = app.emr(CLINIC).await;
+    for path in files {
+        let expect_path = path.with_extension("expect");
+        let expected = std::fs::read_to_string(&expect_path)
+            .unwrap_or_else(|_| panic!("{} has no .expect file", path.display()));
+        let expected: Vec<&str> = expected
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        let body = std::fs::read_to_string(&path).unwrap();
+        let resource: Value = serde_json::from_str(&body).unwrap();
+        let target = match resource["resourceType"].as_str().unwrap() {
+            "Bundle" => "/fhir".to_owned(),
+            t => format!("/fhir/{t}"),
+        };
+        let resp = app
+            .http
+            .post(app.url(&target))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/fhir+json")
+            .header("Prefer", "return=OperationOutcome")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let outcome: Value = resp.json().await.unwrap_or(Value::Null);
+        let got = tolerance_facts(status, &outcome);
+        if std::env::var_os("KAKARI_UPDATE_GOLDEN").is_some() && expected.is_empty() {
+            std::fs::write(&expect_path, got.join("\n") + "\n").unwrap();
+            continue;
+        }
+        assert_eq!(got, expected, "{}: {outcome}", path.display());
+    }
 }
