@@ -82,7 +82,7 @@ catalogue! {
     BundleConflict = ("fhir.bundle_conflict", 409, "Bundle.identifier already used for other content"),
     // UKE claims (レセプト電算).
     UkeEncoding = ("uke.encoding", 422, "claims file is not Shift_JIS (CP932) text"),
-    UkeNoHeader = ("uke.no_header", 422, "no IR or YK record: not a UKE claims file"),
+    UkeNoHeader = ("uke.no_header", 422, "no UK, IR or YK record: not a UKE claims file"),
     UkeHeaderInvalid = ("uke.header_invalid", 422, "IR or YK record does not identify the institution"),
     UkeRecordUnknown = ("uke.record_unknown", 422, "record type not defined for this kind of claims file"),
     UkeRecordMisplaced = ("uke.record_misplaced", 422, "record appears where the layout does not allow it"),
