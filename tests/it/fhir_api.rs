@@ -48,6 +48,13 @@ on_both_databases_async!(
     concurrent_conditional_creates_make_one_resource,
     concurrent_identical_bundles_make_one_set,
     searches_page_with_total_and_next_links,
+    japanese_text_keeps_its_ideographic_spaces,
+    member_id_subjects_link_records_to_the_person,
+    encounters_and_specimens_are_served_and_searched,
+    code_forms_units_and_totals_are_checked,
+    documents_are_kept_whole_and_their_entries_stored,
+    collections_store_their_entries_and_refuse_a_reused_identifier,
+    tolerance_corpus_meets_its_expectations,
 );
 
 async fn metadata_lists_what_is_supported(db: TestDb) {
@@ -74,9 +81,12 @@ async fn metadata_lists_what_is_supported(db: TestDb) {
         .iter()
         .map(|r| r["type"].as_str().unwrap())
         .collect();
-    // 11 stored types and the registry's 3 derived, read-only ones.
-    assert_eq!(types.len(), 14);
-    assert!(types.contains(&"MedicationDispense"));
+    // 14 stored types (Encounter, Specimen and document/collection Bundles since issue 9)
+    // and the registry's 3 derived, read-only ones.
+    assert_eq!(types.len(), 17);
+    for stored in ["MedicationDispense", "Encounter", "Specimen", "Bundle"] {
+        assert!(types.contains(&stored), "{stored}");
+    }
     for derived in ["EpisodeOfCare", "Consent", "HealthcareService"] {
         assert!(types.contains(&derived), "{derived}");
     }
@@ -188,7 +198,7 @@ async fn create_read_search_round_trip(db: TestDb) {
     assert_eq!(outcome_code(&outcome), "fhir.unknown_search_parameter");
     let (status, _) = app.get_json(&token, "/fhir/Patient/does-not-exist").await;
     assert_eq!(status, 404);
-    let (status, outcome) = app.get_json(&token, "/fhir/Encounter").await;
+    let (status, outcome) = app.get_json(&token, "/fhir/Composition").await;
     assert_eq!(status, 404);
     assert_eq!(outcome_code(&outcome), "fhir.unsupported_type");
 }
@@ -598,4 +608,463 @@ async fn searches_page_with_total_and_next_links(db: TestDb) {
     assert_eq!(seen.len(), 25);
     seen.dedup();
     assert_eq!(seen.len(), 25);
+}
+
+const MEMBER_SYSTEM: &str = "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID";
+
+fn member_subject(value: &str) -> Value {
+    json!({"identifier": {"system": MEMBER_SYSTEM, "value": value}})
+}
+
+async fn japanese_text_keeps_its_ideographic_spaces(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.emr(CLINIC).await;
+    let mut p = patient(Some("zenkaku"), "Z-1", CLINIC);
+    p["name"][0]["text"] = json!("山田　太郎");
+    p["address"] = json!([{"text": "東京都千代田区　一丁目　１－１"}]);
+    let resp = app.put_fhir(&token, "/fhir/Patient/zenkaku", &p).await;
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    let (_, read) = app.get_json(&token, "/fhir/Patient/zenkaku").await;
+    assert_eq!(read["name"][0]["text"], "山田　太郎");
+    assert_eq!(read["address"][0]["text"], "東京都千代田区　一丁目　１－１");
+    // Found by the name with or without the space.
+    let (_, found) = app.get_json(&token, "/fhir/Patient?name=山田太郎").await;
+    assert_eq!(found["total"], 1);
+    // C0 controls other than tab, CR and LF stay refused.
+    p["name"][0]["text"] = json!("山田\u{0007}太郎");
+    let resp = app.put_fhir(&token, "/fhir/Patient/zenkaku", &p).await;
+    assert_eq!(resp.status(), 422);
+    let outcome: Value = resp.json().await.unwrap();
+    assert_eq!(outcome_code(&outcome), "fhir.schema");
+    assert_eq!(outcome["issue"][0]["expression"][0], "Patient.name[0].text");
+}
+
+async fn member_id_subjects_link_records_to_the_person(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.emr(CLINIC).await;
+    // JP-CLINS names the patient by member id; full-width digits are the card as written.
+    let mut obs = observation("unused", "3D046000001906202", "6.4");
+    obs["subject"] = member_subject("０６１３９４６３:１２:３４５:01");
+    let resp = app.post_fhir(&token, "/fhir/Observation", &obs).await;
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    let stored: Value = resp.json().await.unwrap();
+    let member = kakari::domain::MemberId::parse("06139463:12:345:01").unwrap();
+    let person = app
+        .state
+        .store
+        .read(move |tx| tx.person_by_member(&member))
+        .await
+        .unwrap();
+    assert!(person.is_some(), "the record made the person known");
+    let counts = app.state.store.read(|tx| tx.record_counts()).await.unwrap();
+    assert_eq!(counts[1], 1, "one lab result: {counts:?}");
+    // The writing institution owns it; another one cannot see it.
+    let id = stored["id"].as_str().unwrap();
+    let (status, _) = app
+        .get_json(&token, &format!("/fhir/Observation/{id}"))
+        .await;
+    assert_eq!(status, 200);
+    let other = app.emr(OTHER_CLINIC).await;
+    let (status, _) = app
+        .get_json(&other, &format!("/fhir/Observation/{id}"))
+        .await;
+    assert_eq!(status, 404);
+    // A malformed member id is located at its value.
+    obs["subject"] = member_subject("123:あ");
+    let resp = app.post_fhir(&token, "/fhir/Observation", &obs).await;
+    assert_eq!(resp.status(), 422);
+    let outcome: Value = resp.json().await.unwrap();
+    assert_eq!(outcome_code(&outcome), "fhir.member_id");
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "Observation.subject.identifier.value"
+    );
+    assert!(!outcome.to_string().contains("123:あ"));
+}
+
+async fn encounters_and_specimens_are_served_and_searched(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.emr(CLINIC).await;
+    let resp = app
+        .put_fhir(
+            &token,
+            "/fhir/Patient/enc-p",
+            &patient(Some("enc-p"), "E-1", CLINIC),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let encounter = json!({"resourceType": "Encounter", "status": "finished",
+        "identifier": [{"system": "http://clinic.example/encounter", "value": "V-1"}],
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "type": [{"coding": [{"system": "http://clinic.example/visit-type", "code": "first"}]}],
+        "subject": {"reference": "Patient/enc-p"},
+        "period": {"start": "2026-05-08T13:08:00+09:00", "end": "2026-05-08T13:23:00+09:00"}});
+    assert_eq!(
+        app.post_fhir(&token, "/fhir/Encounter", &encounter)
+            .await
+            .status(),
+        201
+    );
+    let specimen = json!({"resourceType": "Specimen", "status": "available",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0487", "code": "SER"}]},
+        "subject": member_subject("06139463:12:345:01"),
+        "collection": {"collectedDateTime": "2026-05-08T09:00:00+09:00"}});
+    assert_eq!(
+        app.post_fhir(&token, "/fhir/Specimen", &specimen)
+            .await
+            .status(),
+        201
+    );
+    for (path, total) in [
+        ("/fhir/Encounter?patient=enc-p", 1),
+        (
+            "/fhir/Encounter?date=2026-05-08&type=http://clinic.example/visit-type|first",
+            1,
+        ),
+        ("/fhir/Encounter?identifier=V-1&class=AMB", 1),
+        ("/fhir/Encounter?date=2026-06", 0),
+        ("/fhir/Specimen?type=SER&date=2026-05", 1),
+        ("/fhir/Specimen?collected=lt2026-05-01", 0),
+    ] {
+        let (status, bundle) = app.get_json(&token, path).await;
+        assert_eq!(status, 200, "{path}: {bundle}");
+        assert_eq!(bundle["total"], total, "{path}");
+    }
+    let mut no_patient = encounter.clone();
+    no_patient.as_object_mut().unwrap().remove("subject");
+    let resp = app.post_fhir(&token, "/fhir/Encounter", &no_patient).await;
+    assert_eq!(resp.status(), 422);
+    assert_eq!(outcome_code(&resp.json().await.unwrap()), "fhir.jpcore");
+}
+
+async fn code_forms_units_and_totals_are_checked(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.emr(CLINIC).await;
+    let request = |code: &str, total: u32| {
+        json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+            "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.81", "value": "1"},
+                           {"system": "urn:oid:1.2.392.100495.20.3.82", "value": "1"}],
+            "medicationCodeableConcept": {"coding": [{"system": "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code", "code": code}]},
+            "subject": member_subject("06139463:12:345:01"),
+            "authoredOn": "2026-05-08",
+            "dosageInstruction": [{"doseAndRate": [{"rateRatio": {
+                "numerator": {"value": 2, "code": "TAB", "system": "urn:oid:1.2.392.100495.20.2.101"},
+                "denominator": {"value": 1, "code": "d", "system": "http://unitsofmeasure.org"}}}]}],
+            "dispenseRequest": {"quantity": {"value": total, "code": "TAB", "system": "urn:oid:1.2.392.100495.20.2.101"},
+                                "expectedSupplyDuration": {"value": 14, "code": "d", "system": "http://unitsofmeasure.org"}}})
+    };
+    assert_eq!(
+        app.post_fhir(
+            &token,
+            "/fhir/MedicationRequest",
+            &request("2171022F1020", 28)
+        )
+        .await
+        .status(),
+        201
+    );
+    for (body, code, at) in [
+        (
+            request("2171022F102", 28),
+            "fhir.code_format",
+            "MedicationRequest.medicationCodeableConcept.coding[0].code",
+        ),
+        (
+            request("2171022F1020", 30),
+            "fhir.dosage_inconsistent",
+            "MedicationRequest.dispenseRequest.quantity.value",
+        ),
+    ] {
+        let resp = app
+            .post_fhir(&token, "/fhir/MedicationRequest", &body)
+            .await;
+        assert_eq!(resp.status(), 422, "{code}");
+        let outcome: Value = resp.json().await.unwrap();
+        assert_eq!(outcome_code(&outcome), code);
+        assert_eq!(outcome["issue"][0]["expression"][0], at);
+    }
+    // An eGFR coded in a clearance unit measures something else.
+    let egfr: Value = serde_json::from_str(
+        r#"{"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://medis.or.jp/CodeSystem/master-JLAC10-17digits", "code": "8A065000002391901"}], "text": "eGFR"},
+            "subject": {"identifier": {"system": "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID", "value": "06139463:12:345:01"}},
+            "effectiveDateTime": "2026-05-08",
+            "valueQuantity": {"value": 75.0, "system": "http://unitsofmeasure.org", "code": "mL/min"}}"#,
+    )
+    .unwrap();
+    let resp = app.post_fhir(&token, "/fhir/Observation", &egfr).await;
+    assert_eq!(resp.status(), 422);
+    let outcome: Value = resp.json().await.unwrap();
+    assert_eq!(outcome_code(&outcome), "fhir.unit_mismatch");
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "Observation.valueQuantity.code"
+    );
+}
+
+fn clins_patient(local_id: &str) -> Value {
+    json!({"resourceType": "Patient",
+        "identifier": [{"system": format!("urn:oid:1.2.392.100495.20.3.51.1{CLINIC}"), "value": local_id},
+                       {"system": MEMBER_SYSTEM, "value": "06139463:12:345:01"}],
+        "name": [{"text": "山田　太郎"}], "gender": "male", "birthDate": "1958-03-12"})
+}
+
+fn document(identifier: &str, local_id: &str) -> Value {
+    json!({"resourceType": "Bundle", "type": "document",
+        "identifier": {"system": "http://jpfhir.jp/fhir/core/IdSystem/documentInstance-identifier", "value": identifier},
+        "timestamp": "2026-05-08T15:00:00+09:00",
+        "entry": [
+            {"fullUrl": "urn:uuid:6d0e2c1a-0000-4000-8000-000000000001",
+             "resource": {"resourceType": "Composition", "status": "final",
+                "type": {"coding": [{"system": "http://jpfhir.jp/fhir/Common/CodeSystem/doc-typecodes", "code": "57133-1"}]},
+                "subject": {"reference": "urn:uuid:6d0e2c1a-0000-4000-8000-000000000002"},
+                "encounter": {"reference": "urn:uuid:6d0e2c1a-0000-4000-8000-000000000003"},
+                "date": "2026-05-08", "author": [{"display": "太郎花子クリニック"}], "title": "診療情報提供書",
+                "section": [{"title": "紹介目的", "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">精査のため</div>"}}]}},
+            {"fullUrl": "urn:uuid:6d0e2c1a-0000-4000-8000-000000000002", "resource": clins_patient(local_id)},
+            {"fullUrl": "urn:uuid:6d0e2c1a-0000-4000-8000-000000000003",
+             "resource": {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"},
+                "subject": {"reference": "urn:uuid:6d0e2c1a-0000-4000-8000-000000000002"}}},
+            {"fullUrl": "urn:uuid:6d0e2c1a-0000-4000-8000-000000000004",
+             "resource": {"resourceType": "Condition",
+                "code": {"text": "高血圧症"},
+                "subject": {"reference": "urn:uuid:6d0e2c1a-0000-4000-8000-000000000002"},
+                "encounter": {"reference": "urn:uuid:6d0e2c1a-0000-4000-8000-000000000003"}}}]})
+}
+
+async fn documents_are_kept_whole_and_their_entries_stored(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.emr(CLINIC).await;
+    let doc = document("DOC-1", "D-1");
+    let resp = app.post_fhir(&token, "/fhir/Bundle", &doc).await;
+    assert_eq!(resp.status(), 201);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("/fhir/Bundle/"), "{location}");
+    let outcome: Value = resp.json().await.unwrap();
+    let issues = outcome["issue"].as_array().unwrap();
+    let at = |i: usize| {
+        issues
+            .iter()
+            .find(|x| {
+                x["expression"][0]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with(&format!("Bundle.entry[{i}]"))
+            })
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    // The Composition is reported as kept inside the Bundle, never silently dropped.
+    assert_eq!(at(0)["severity"], "warning");
+    assert_eq!(
+        outcome_code(&json!({"issue": [at(0)]})),
+        "fhir.unsupported_type"
+    );
+    for i in 1..=3 {
+        assert!(
+            at(i)["diagnostics"]
+                .as_str()
+                .unwrap()
+                .starts_with("stored as "),
+            "{outcome}"
+        );
+    }
+    // The whole document reads back as sent (the Composition's narrative included).
+    let path = location
+        .split("/fhir")
+        .nth(1)
+        .unwrap()
+        .split("/_history")
+        .next()
+        .unwrap();
+    let (status, stored) = app.get_json(&token, &format!("/fhir{path}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        stored["entry"][0]["resource"]["section"][0]["title"],
+        "紹介目的"
+    );
+    assert_eq!(
+        stored["entry"][1]["resource"]["name"][0]["text"],
+        "山田　太郎"
+    );
+    // The Condition points at the stored Patient and Encounter.
+    let condition_at = at(3)["diagnostics"].as_str().unwrap()["stored as ".len()..].to_owned();
+    let condition_path = condition_at.split("/_history").next().unwrap();
+    let (_, condition) = app
+        .get_json(&token, &format!("/fhir/{condition_path}"))
+        .await;
+    let subject = condition["subject"]["reference"].as_str().unwrap();
+    assert!(
+        subject.starts_with("Patient/") && !subject.contains("urn:"),
+        "{subject}"
+    );
+    assert!(
+        condition["encounter"]["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("Encounter/")
+    );
+    let (_, by_identifier) = app
+        .get_json(&token, "/fhir/Bundle?identifier=DOC-1&type=document")
+        .await;
+    assert_eq!(by_identifier["total"], 1);
+    // The same document again: the first answer, nothing new.
+    let again = app.post_fhir(&token, "/fhir", &doc).await;
+    assert_eq!(again.status(), 200);
+    let (_, bundles) = app.get_json(&token, "/fhir/Bundle").await;
+    assert_eq!(bundles["total"], 1);
+    // A second document about the same patient reuses the clinic's Patient.
+    let resp = app
+        .post_fhir(&token, "/fhir", &document("DOC-2", "D-1"))
+        .await;
+    assert_eq!(resp.status(), 201);
+    let (_, patients) = app
+        .get_json(
+            &token,
+            &format!("/fhir/Patient?identifier=urn:oid:1.2.392.100495.20.3.51.1{CLINIC}|D-1"),
+        )
+        .await;
+    assert_eq!(patients["total"], 1);
+    // Documents are never updated, and batch Bundles do not belong at /fhir/Bundle.
+    let resp = app.put_fhir(&token, &format!("/fhir{path}"), &stored).await;
+    assert_eq!(resp.status(), 405);
+    let resp = app
+        .post_fhir(
+            &token,
+            "/fhir/Bundle",
+            &json!({"resourceType": "Bundle", "type": "batch"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    // An invalid entry refuses the whole document, located.
+    let mut bad = document("DOC-3", "D-3");
+    bad["entry"][3]["resource"]["subject"] = json!({"display": "誰か"});
+    let resp = app.post_fhir(&token, "/fhir/Bundle", &bad).await;
+    assert_eq!(resp.status(), 422);
+    let outcome: Value = resp.json().await.unwrap();
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "Bundle.entry[3].resource.subject"
+    );
+    let (_, none) = app.get_json(&token, "/fhir/Patient?identifier=D-3").await;
+    assert_eq!(none["total"], 0);
+}
+
+async fn collections_store_their_entries_and_refuse_a_reused_identifier(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.emr(CLINIC).await;
+    let collection = |value: &str| {
+        json!({"resourceType": "Bundle", "type": "collection",
+            "identifier": {"system": "http://jpfhir.jp/fhir/clins/bundle-identifier", "value": format!("{CLINIC}^2026^C-1")},
+            "timestamp": "2026-05-08T15:00:00.000+09:00",
+            "entry": [
+                {"fullUrl": "urn:uuid:7a1b0000-0000-4000-8000-000000000001", "resource": clins_patient("C-1")},
+                {"fullUrl": "urn:uuid:7a1b0000-0000-4000-8000-000000000002",
+                 "resource": {"resourceType": "AllergyIntolerance", "code": {"text": value},
+                              "patient": member_subject("06139463:12:345:01")}}]})
+    };
+    let resp = app
+        .post_fhir(&token, "/fhir", &collection("ペニシリン"))
+        .await;
+    assert_eq!(resp.status(), 201);
+    let (_, allergies) = app.get_json(&token, "/fhir/AllergyIntolerance").await;
+    assert_eq!(allergies["total"], 1);
+    // Same identifier, other entries: refused, nothing stored.
+    let resp = app
+        .post_fhir(&token, "/fhir", &collection("セフェム"))
+        .await;
+    assert_eq!(resp.status(), 409);
+    assert_eq!(
+        outcome_code(&resp.json().await.unwrap()),
+        "intake.key_reused"
+    );
+    let (_, allergies) = app.get_json(&token, "/fhir/AllergyIntolerance").await;
+    assert_eq!(allergies["total"], 1);
+}
+
+/// What posting a tolerance file gave: `status:`, one `issue: <severity> <code> at
+/// <expression>` per error or warning, and for Bundles one `stored: <Type>` per resource
+/// stored (`reused: <Type>` for the writer's own Patient found again).
+fn tolerance_facts(status: u16, outcome: &Value) -> Vec<String> {
+    let mut facts = vec![format!("status: {status}")];
+    for issue in outcome["issue"].as_array().into_iter().flatten() {
+        let severity = issue["severity"].as_str().unwrap_or("");
+        let at = issue["expression"][0].as_str().unwrap_or("");
+        let text = issue["diagnostics"].as_str().unwrap_or("");
+        match severity {
+            "error" | "warning" => facts.push(format!(
+                "issue: {severity} {} at {at}",
+                issue["details"]["coding"][0]["code"].as_str().unwrap_or("")
+            )),
+            _ if text.starts_with("stored as ") || text.starts_with("the Bundle is kept") => {
+                let target = text.rsplit(' ').next().unwrap_or("");
+                facts.push(format!(
+                    "stored: {}",
+                    target.split('/').next().unwrap_or("")
+                ));
+            }
+            _ if text.starts_with("the writer's ") => {
+                let target = text["the writer's ".len()..]
+                    .split('/')
+                    .next()
+                    .unwrap_or("");
+                facts.push(format!("reused: {target}"));
+            }
+            _ => {}
+        }
+    }
+    facts
+}
+
+/// Every file in `tests/data/fhir/tolerance/` (shapes real senders use: U+3000 in text,
+/// member-id subjects, half- and full-width digits, OID and URL code-system spellings,
+/// JP-CLINS profiles, document and collection Bundles with Composition, Encounter and
+/// Specimen, `urn:uuid` and absolute fullUrls) is posted by one clinic, in name order,
+/// and gives exactly what its `.expect` file lists.
+async fn tolerance_corpus_meets_its_expectations(db: TestDb) {
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/fhir/tolerance");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tolerance folder")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    let app = TestApp::spawn(db).await;
+    let token = app.emr(CLINIC).await;
+    for path in files {
+        let expect_path = path.with_extension("expect");
+        let expected = std::fs::read_to_string(&expect_path)
+            .unwrap_or_else(|_| panic!("{} has no .expect file", path.display()));
+        let expected: Vec<&str> = expected
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        let body = std::fs::read_to_string(&path).unwrap();
+        let resource: Value = serde_json::from_str(&body).unwrap();
+        let target = match resource["resourceType"].as_str().unwrap() {
+            "Bundle" => "/fhir".to_owned(),
+            t => format!("/fhir/{t}"),
+        };
+        let resp = app
+            .http
+            .post(app.url(&target))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/fhir+json")
+            .header("Prefer", "return=OperationOutcome")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let outcome: Value = resp.json().await.unwrap_or(Value::Null);
+        let got = tolerance_facts(status, &outcome);
+        if std::env::var_os("KAKARI_UPDATE_GOLDEN").is_some() && expected.is_empty() {
+            std::fs::write(&expect_path, got.join("\n") + "\n").unwrap();
+            continue;
+        }
+        assert_eq!(got, expected, "{}: {outcome}", path.display());
+    }
 }

@@ -3,7 +3,11 @@
 //!
 //! Accepted entries: `POST {type}` (optionally `ifNoneExist`) and `PUT {type}/{id}`
 //! (optionally `ifMatch`). `fullUrl`s (`urn:uuid:…` or absolute) of the entries are
-//! replaced, in every `reference` of every entry, by the `Type/id` the entry is stored as.
+//! replaced, in every `reference` of every entry, by the `Type/id` the entry is stored as;
+//! a relative reference (`Patient/123`) in an entry whose `fullUrl` is an absolute RESTful
+//! URL resolves against that URL's base first (FHIR R4 bundle.html, "Resolving references
+//! in Bundles"). Bundles themselves are not accepted as entries (documents and collections
+//! are posted whole, see `codec::fhir::document`).
 
 use std::collections::HashMap;
 
@@ -11,7 +15,7 @@ use serde_json::Value;
 
 use super::ResourceType;
 use super::resource_type::is_valid_id;
-use super::value::{items, str_of};
+use super::value::{items, reference_target, str_of};
 use crate::error::{ErrorCode, Problem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +40,9 @@ pub struct Entry {
     /// The id from a `PUT Type/id` url.
     pub id: Option<String>,
     pub if_none_exist: Option<String>,
+    /// The condition was implied by kakari (a document's Patient matched by its
+    /// facility-local id), not asked for: several matches mean "create", not an error.
+    pub implied_condition: bool,
     pub if_match: Option<i64>,
     pub resource: Value,
 }
@@ -121,13 +128,15 @@ fn parse_entry(i: usize, entry: &mut Value) -> Result<Entry, Problem> {
             ));
         }
     };
-    let rtype = ResourceType::parse(type_name).ok_or_else(|| {
-        Problem::new(
-            ErrorCode::UnsupportedResourceType,
-            format!("{at}.request.url"),
-            "resource type not served",
-        )
-    })?;
+    let rtype = ResourceType::parse(type_name)
+        .filter(|t| *t != ResourceType::Bundle)
+        .ok_or_else(|| {
+            Problem::new(
+                ErrorCode::UnsupportedResourceType,
+                format!("{at}.request.url"),
+                "resource type not served in batch or transaction entries (documents and collections are posted whole)",
+            )
+        })?;
     if let Some(id) = &id
         && !is_valid_id(id)
     {
@@ -184,9 +193,17 @@ fn parse_entry(i: usize, entry: &mut Value) -> Result<Entry, Problem> {
         rtype,
         id,
         if_none_exist,
+        implied_condition: false,
         if_match,
         resource,
     })
+}
+
+/// `system|value` of `Bundle.identifier`, the idempotency key of every kind of Bundle.
+pub fn identifier_of(bundle: &Value) -> Option<String> {
+    let i = bundle.get("identifier")?;
+    let value = str_of(i, "value")?;
+    Some(format!("{}|{value}", str_of(i, "system").unwrap_or("")))
 }
 
 /// Parses a Bundle posted to `/fhir`.
@@ -209,10 +226,7 @@ pub fn parse(mut bundle: Value) -> Result<BundleRequest, Problem> {
             ));
         }
     };
-    let identifier = bundle.get("identifier").and_then(|i| {
-        let value = str_of(i, "value")?;
-        Some(format!("{}|{value}", str_of(i, "system").unwrap_or("")))
-    });
+    let identifier = identifier_of(&bundle);
     let count = items(&bundle, "entry").len();
     if count > MAX_ENTRIES {
         return Err(Problem::new(
@@ -243,22 +257,45 @@ pub fn parse(mut bundle: Value) -> Result<BundleRequest, Problem> {
     })
 }
 
-/// Replaces references to entries' fullUrls by their stored `Type/id`.
-pub fn rewrite_references(v: &mut Value, map: &HashMap<String, String>) {
+/// The base of an absolute RESTful `fullUrl` (`https://ehr.example/fhir` of
+/// `https://ehr.example/fhir/Patient/123`), against which the entry's relative references
+/// resolve.
+pub fn rest_base(full_url: &str) -> Option<&str> {
+    if !(full_url.starts_with("http://") || full_url.starts_with("https://")) {
+        return None;
+    }
+    let (rtype, id) = reference_target(full_url)?;
+    let tail = format!("/{rtype}/{id}");
+    full_url
+        .split("/_history/")
+        .next()
+        .and_then(|u| u.strip_suffix(&tail))
+}
+
+/// Replaces references to entries' fullUrls by their stored `Type/id`; `base` is the
+/// referencing entry's [`rest_base`], for its relative references.
+pub fn rewrite_references(v: &mut Value, map: &HashMap<String, String>, base: Option<&str>) {
     match v {
         Value::Object(o) => {
             for (k, child) in o.iter_mut() {
                 if k == "reference"
                     && let Value::String(r) = child
-                    && let Some(target) = map.get(r.as_str())
                 {
-                    *r = target.clone();
+                    let resolved = map.get(r.as_str()).or_else(|| {
+                        let base = base?;
+                        (!r.contains(':') && reference_target(r).is_some())
+                            .then(|| map.get(&format!("{base}/{r}")))
+                            .flatten()
+                    });
+                    if let Some(target) = resolved {
+                        *r = target.clone();
+                    }
                 } else {
-                    rewrite_references(child, map);
+                    rewrite_references(child, map, base);
                 }
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(|c| rewrite_references(c, map)),
+        Value::Array(a) => a.iter_mut().for_each(|c| rewrite_references(c, map, base)),
         _ => {}
     }
 }
@@ -305,10 +342,28 @@ mod tests {
     fn references_to_full_urls_are_rewritten_everywhere() {
         let mut r = json!({"subject": {"reference": "urn:uuid:p"}, "performer": [{"reference": "urn:uuid:p"}, {"reference": "Practitioner/x"}]});
         let map = HashMap::from([("urn:uuid:p".to_owned(), "Patient/123".to_owned())]);
-        rewrite_references(&mut r, &map);
+        rewrite_references(&mut r, &map, None);
         assert_eq!(r["subject"]["reference"], "Patient/123");
         assert_eq!(r["performer"][0]["reference"], "Patient/123");
         assert_eq!(r["performer"][1]["reference"], "Practitioner/x");
+    }
+
+    #[test]
+    fn relative_references_resolve_against_the_entrys_absolute_full_url() {
+        let map = HashMap::from([(
+            "https://ehr.example/fhir/Patient/p7".to_owned(),
+            "Patient/new-id".to_owned(),
+        )]);
+        let base = rest_base("https://ehr.example/fhir/Observation/o1");
+        assert_eq!(base, Some("https://ehr.example/fhir"));
+        let mut r = json!({"subject": {"reference": "Patient/p7"}, "performer": [{"reference": "Practitioner/d1"}]});
+        rewrite_references(&mut r, &map, base);
+        assert_eq!(r["subject"]["reference"], "Patient/new-id");
+        assert_eq!(r["performer"][0]["reference"], "Practitioner/d1");
+        // urn:uuid fullUrls have no base: relative references stay as written.
+        let mut r = json!({"subject": {"reference": "Patient/p7"}});
+        rewrite_references(&mut r, &map, rest_base("urn:uuid:1"));
+        assert_eq!(r["subject"]["reference"], "Patient/p7");
     }
 
     #[test]

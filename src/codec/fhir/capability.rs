@@ -21,12 +21,15 @@ pub fn statement(base: &str, software_version: &str) -> Value {
                     .iter()
                     .map(|(name, kind)| json!({"name": name, "type": kind})),
             );
-            json!({
+            let interactions = if *t == ResourceType::Bundle {
+                // Documents and collections are stored as received, never updated.
+                json!([{"code": "read"}, {"code": "create"}, {"code": "search-type"}])
+            } else {
+                json!([{"code": "read"}, {"code": "create"}, {"code": "update"}, {"code": "search-type"}])
+            };
+            let mut resource = json!({
                 "type": t.as_str(),
-                "profile": t.jp_core_profile(),
-                "interaction": [
-                    {"code": "read"}, {"code": "create"}, {"code": "update"}, {"code": "search-type"}
-                ],
+                "interaction": interactions,
                 "versioning": "versioned-update",
                 "readHistory": false,
                 "updateCreate": true,
@@ -34,7 +37,18 @@ pub fn statement(base: &str, software_version: &str) -> Value {
                 "conditionalUpdate": false,
                 "conditionalDelete": "not-supported",
                 "searchParam": params
-            })
+            });
+            if let Some(profile) = t.jp_core_profile() {
+                resource["profile"] = json!(profile);
+            }
+            if *t == ResourceType::Bundle {
+                resource["updateCreate"] = json!(false);
+                resource["conditionalCreate"] = json!(false);
+                resource["documentation"] = json!(
+                    "document and collection Bundles (POST /fhir/Bundle or POST /fhir): kept as received; entries of served types are also stored as their own resources"
+                );
+            }
+            resource
         })
         .collect();
     let derived = RegistryType::ALL.iter().map(|t| {

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::ResourceType;
 use super::path::{child, index};
-use super::value::{items, str_of};
+use super::value::{items, profiles, str_of};
 use crate::domain::code_system::id_system;
 use crate::domain::{InstitutionCode, InsurerNumber, MemberId};
 use crate::error::{ErrorCode, Issue};
@@ -71,24 +71,11 @@ impl Rules<'_> {
 }
 
 fn claims_profile(resource: &Value, suffix: &str) -> bool {
-    resource
-        .get("meta")
-        .map(|m| items(m, "profile"))
-        .unwrap_or_default()
-        .iter()
-        .filter_map(Value::as_str)
-        .any(|p| p.ends_with(suffix))
+    profiles(resource).any(|p| p.ends_with(suffix))
 }
 
 fn is_injection(resource: &Value) -> bool {
-    resource.get("medicationReference").is_some()
-        || resource
-            .get("meta")
-            .map(|m| items(m, "profile"))
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|p| p.ends_with("_Injection"))
+    resource.get("medicationReference").is_some() || claims_profile(resource, "_Injection")
 }
 
 fn has_identifier(resource: &Value, systems: &[&str]) -> bool {
@@ -113,17 +100,7 @@ pub fn check(rtype: ResourceType, resource: &Value, root: &str) -> Vec<Issue> {
         issues: Vec::new(),
     };
     if let Some(subject) = rtype.subject_element() {
-        let literal = resource
-            .get(subject)
-            .and_then(|s| str_of(s, "reference"))
-            .is_some_and(|s| !s.is_empty());
-        if !literal && rtype != ResourceType::Coverage {
-            r.error(
-                ErrorCode::JpCoreViolation,
-                r.at(subject),
-                "the patient must be given as a literal reference (Patient/{id})",
-            );
-        }
+        subject_reference(&mut r, resource, subject, rtype == ResourceType::Coverage);
     }
     match rtype {
         ResourceType::MedicationRequest => medication_request(&mut r, resource),
@@ -136,6 +113,59 @@ pub fn check(rtype: ResourceType, resource: &Value, root: &str) -> Vec<Issue> {
     }
     identifiers(&mut r, resource);
     r.issues
+}
+
+/// The patient is named by a literal reference (`Patient/{id}`), or logically by the
+/// insurance member id (as JP-CLINS resources do) or a facility-local patient id. A
+/// malformed member id is located at its value.
+fn subject_reference(r: &mut Rules<'_>, resource: &Value, element: &str, optional: bool) {
+    let at = r.at(element);
+    let Some(subject) = resource.get(element) else {
+        if !optional {
+            r.error(
+                ErrorCode::JpCoreViolation,
+                at,
+                "the patient must be given: a literal reference (Patient/{id}) or the member id (identifier)",
+            );
+        }
+        return;
+    };
+    if str_of(subject, "reference").is_some_and(|s| !s.is_empty()) {
+        return;
+    }
+    let ident = subject.get("identifier");
+    let system = ident.and_then(|i| str_of(i, "system")).unwrap_or("");
+    let value = ident.and_then(|i| str_of(i, "value"));
+    let at_ident = child(&at, "identifier");
+    if id_system::is_member_id(system) {
+        match value.map(MemberId::parse) {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => r.error(
+                ErrorCode::InvalidMemberId,
+                child(&at_ident, "value"),
+                &format!("a member id is 保険者番号:記号:番号[:枝番] ({e})"),
+            ),
+            None => r.error(
+                ErrorCode::InvalidMemberId,
+                child(&at_ident, "value"),
+                "the member id has no value",
+            ),
+        }
+    } else if id_system::local_patient_facility(system).is_some() {
+        if value.is_none_or(str::is_empty) {
+            r.error(
+                ErrorCode::JpCoreViolation,
+                child(&at_ident, "value"),
+                "the facility-local patient id has no value",
+            );
+        }
+    } else if !optional {
+        r.error(
+            ErrorCode::JpCoreViolation,
+            at,
+            "the patient must be given as a literal reference (Patient/{id}) or logically by the member id (identifier.system JP_Insurance_memberID) or a facility-local patient id",
+        );
+    }
 }
 
 fn rp_identifiers(r: &mut Rules<'_>, resource: &Value, injection: bool) {
@@ -471,5 +501,41 @@ mod tests {
         let issues = check(ResourceType::Observation, &o, "Observation");
         assert!(issues.iter().all(|i| !i.is_error()), "{issues:?}");
         assert_eq!(issues.len(), 1);
+    }
+
+    #[test]
+    fn the_patient_may_be_named_by_member_id_and_a_malformed_one_is_located() {
+        let mut mr = request();
+        for system in [
+            "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID",
+            "http://jpfhir.jp/fhir/core/IdSystem/JP_Insurance_memberID",
+        ] {
+            // Full-width digits and a missing 記号 and 枝番 are the card as written.
+            for value in [
+                "00012345:あいう:１８７:05",
+                "00012345::１８７:",
+                "０６１３９４６３:12:345",
+            ] {
+                mr["subject"] = json!({"identifier": {"system": system, "value": value}});
+                assert!(
+                    errors(ResourceType::MedicationRequest, &mr).is_empty(),
+                    "{system} {value}"
+                );
+            }
+        }
+        mr["subject"] = json!({"identifier": {"system": "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID", "value": "123:あいう"}});
+        let issues = check(ResourceType::MedicationRequest, &mr, "MedicationRequest");
+        assert!(issues.iter().any(|i| i.code == ErrorCode::InvalidMemberId
+            && i.location == "MedicationRequest.subject.identifier.value"));
+        // Another logical identifier does not name a patient kakari can link.
+        mr["subject"] = json!({"identifier": {"system": "http://example.org/ids", "value": "1"}});
+        assert_eq!(
+            errors(ResourceType::MedicationRequest, &mr),
+            ["MedicationRequest.subject"]
+        );
+        // Encounter and Specimen need their patient like every clinical type.
+        let enc =
+            json!({"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}});
+        assert_eq!(errors(ResourceType::Encounter, &enc), ["Encounter.subject"]);
     }
 }

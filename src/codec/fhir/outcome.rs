@@ -14,6 +14,9 @@ pub fn issue_type(code: ErrorCode) -> &'static str {
         MalformedJson | NotAResource => "structure",
         SchemaViolation | JpCoreViolation | InvalidMemberId | InvalidReference | InvalidBody
         | InvalidId | IdMismatch | InvalidBundle => "invalid",
+        CodeFormat => "code-invalid",
+        UnitMismatch | DosageInconsistent | ClinsViolation => "business-rule",
+        IntakeKeyReused => "duplicate",
         InvalidParameter | InvalidSearch => "value",
         UnknownParameter
         | UnknownSearchParameter
@@ -45,7 +48,8 @@ pub fn issue_type(code: ErrorCode) -> &'static str {
     }
 }
 
-fn issue_json(issue: &Issue) -> Value {
+/// One OperationOutcome issue.
+pub fn issue_json(issue: &Issue) -> Value {
     let mut v = json!({
         "severity": issue.severity.as_fhir(),
         "code": issue_type(issue.code),

@@ -40,12 +40,13 @@ fn number(d: &Decimal) -> Value {
     serde_json::from_str::<Number>(d.as_str()).map_or(Value::Null, Value::Number)
 }
 
-/// Text as a FHIR `string` allows it: whitespace other than space, tab, CR and LF (the
-/// ideographic space `U+3000` of Japanese names, for one) becomes a space.
+/// Text as a FHIR `string` allows it: the C0 controls FHIR forbids (below U+0020 except
+/// tab, CR and LF) become a space; everything else, the ideographic space U+3000 of
+/// Japanese names included, is kept as received (see docs/fhir.md, "Strings").
 pub fn fhir_text(s: &str) -> String {
     s.chars()
         .map(|c| {
-            if c.is_whitespace() && !matches!(c, ' ' | '\t' | '\r' | '\n') {
+            if c < ' ' && !matches!(c, '\t' | '\r' | '\n') {
                 ' '
             } else {
                 c
@@ -736,5 +737,21 @@ mod tests {
         assert!(o.to_string().contains("\"value\":7.20"));
         let issues = super::super::schema::validate(&o, "Observation");
         assert!(issues.is_empty(), "{issues:?}");
+    }
+
+    #[test]
+    fn text_keeps_the_ideographic_space_and_drops_forbidden_controls() {
+        assert_eq!(fhir_text("山田　太郎"), "山田　太郎");
+        assert_eq!(fhir_text("a\tb\r\n"), "a\tb\r\n");
+        assert_eq!(fhir_text("a\u{0001}b\u{001F}"), "a b ");
+        let mut r = LabResult::new(
+            SubjectRef::FhirPatient("p1".into()),
+            LabValue::Text("陰性　（－）".into()),
+        );
+        r.name = Some("尿蛋白　定性".into());
+        let o = lab_observation("lab-2", "p1", &r);
+        assert_eq!(o["code"]["text"], "尿蛋白　定性");
+        assert_eq!(o["valueString"], "陰性　（－）");
+        assert!(super::super::schema::validate(&o, "Observation").is_empty());
     }
 }

@@ -16,6 +16,11 @@ pub enum ResourceType {
     Observation,
     Condition,
     AllergyIntolerance,
+    Encounter,
+    Specimen,
+    /// Document and collection Bundles, stored as received (`POST /fhir/Bundle` or
+    /// `POST /fhir`); never created or updated like the other types.
+    Bundle,
 }
 
 impl ResourceType {
@@ -31,6 +36,9 @@ impl ResourceType {
         ResourceType::Observation,
         ResourceType::Condition,
         ResourceType::AllergyIntolerance,
+        ResourceType::Encounter,
+        ResourceType::Specimen,
+        ResourceType::Bundle,
     ];
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -50,6 +58,9 @@ impl ResourceType {
             Self::Observation => "Observation",
             Self::Condition => "Condition",
             Self::AllergyIntolerance => "AllergyIntolerance",
+            Self::Encounter => "Encounter",
+            Self::Specimen => "Specimen",
+            Self::Bundle => "Bundle",
         }
     }
 
@@ -69,22 +80,26 @@ impl ResourceType {
     /// The element that names the patient, for types that have one.
     pub fn subject_element(self) -> Option<&'static str> {
         match self {
-            Self::Patient | Self::Organization | Self::Practitioner | Self::PractitionerRole => {
-                None
-            }
+            Self::Patient
+            | Self::Organization
+            | Self::Practitioner
+            | Self::PractitionerRole
+            | Self::Bundle => None,
             Self::Coverage => Some("beneficiary"),
             Self::AllergyIntolerance => Some("patient"),
             Self::MedicationRequest
             | Self::MedicationDispense
             | Self::MedicationStatement
             | Self::Observation
-            | Self::Condition => Some("subject"),
+            | Self::Condition
+            | Self::Encounter
+            | Self::Specimen => Some("subject"),
         }
     }
 
-    /// The JP Core profile of the type.
-    pub fn jp_core_profile(self) -> &'static str {
-        match self {
+    /// The JP Core profile of the type (JP Core defines none for Bundle).
+    pub fn jp_core_profile(self) -> Option<&'static str> {
+        Some(match self {
             Self::Patient => "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Patient",
             Self::Coverage => "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Coverage",
             Self::Organization => "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Organization",
@@ -108,7 +123,10 @@ impl ResourceType {
             Self::AllergyIntolerance => {
                 "http://jpfhir.jp/fhir/core/StructureDefinition/JP_AllergyIntolerance"
             }
-        }
+            Self::Encounter => "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Encounter",
+            Self::Specimen => "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Specimen_Common",
+            Self::Bundle => return None,
+        })
     }
 }
 
@@ -136,7 +154,7 @@ mod tests {
         for t in ResourceType::ALL {
             assert_eq!(ResourceType::parse(t.as_str()), Some(*t));
         }
-        assert_eq!(ResourceType::parse("Encounter"), None);
+        assert_eq!(ResourceType::parse("Composition"), None);
     }
 
     #[test]

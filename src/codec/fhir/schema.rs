@@ -52,6 +52,33 @@ mod tests {
     }
 
     #[test]
+    fn the_ideographic_space_is_text_and_c0_controls_are_not() {
+        // FHIR's `\S` is XML Schema's: U+3000 is an ordinary character of a string.
+        let p = json!({"resourceType": "Patient", "id": "p1",
+                       "name": [{"text": "山田　太郎　", "family": "山田", "given": ["　太郎"]}],
+                       "address": [{"text": "東京都　千代田区"}]});
+        assert!(
+            validate(&p, "Patient").is_empty(),
+            "{:?}",
+            validate(&p, "Patient")
+        );
+        // Tab, CR and LF are allowed in strings; other C0 controls are not.
+        let ok = json!({"resourceType": "Patient", "name": [{"text": "a\tb\r\nc"}]});
+        assert!(validate(&ok, "Patient").is_empty());
+        for bad in ["a\u{0001}b", "a\u{000B}b", "\u{001F}"] {
+            let p = json!({"resourceType": "Patient", "name": [{"text": bad}]});
+            let issues = validate(&p, "Patient");
+            assert!(
+                issues.iter().any(|i| i.location == "Patient.name[0].text"),
+                "{bad:?}: {issues:?}"
+            );
+        }
+        // A code keeps refusing whitespace runs, but U+3000 is not XML whitespace.
+        let o = json!({"resourceType": "Observation", "status": "final ", "code": {"text": "x"}});
+        assert!(!validate(&o, "Observation").is_empty());
+    }
+
+    #[test]
     fn errors_are_located_and_do_not_quote_values() {
         let p = json!({"resourceType": "Patient", "birthDate": "1970-13-45",
                        "gender": "secret-value", "nickname": "x"});

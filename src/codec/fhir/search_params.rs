@@ -316,6 +316,64 @@ const ALLERGY: &[SearchParam] = &[
     p("identifier", Token, &["identifier"], "Allergy identifiers"),
 ];
 
+const ENCOUNTER: &[SearchParam] = &[
+    r("patient", &["subject"], "Patient", "The patient"),
+    r("subject", &["subject"], "Patient", "The patient"),
+    p("date", Date, &["period"], "When the encounter took place"),
+    p(
+        "identifier",
+        Token,
+        &["identifier"],
+        "Encounter identifiers",
+    ),
+    p("type", Token, &["type"], "Kind of encounter"),
+    p("class", Token, &["class"], "Inpatient, ambulatory, ..."),
+    p("status", Token, &["status"], "Status"),
+];
+const SPECIMEN: &[SearchParam] = &[
+    r("patient", &["subject"], "Patient", "The patient"),
+    r("subject", &["subject"], "Patient", "The patient"),
+    p(
+        "collected",
+        Date,
+        &["collection.collectedDateTime", "collection.collectedPeriod"],
+        "When the specimen was collected",
+    ),
+    alias(
+        "date",
+        "collected",
+        "When the specimen was collected (same as collected)",
+    ),
+    p(
+        "identifier",
+        Token,
+        &["identifier", "accessionIdentifier"],
+        "Specimen and accession identifiers",
+    ),
+    p(
+        "type",
+        Token,
+        &["type"],
+        "Kind of material (v2-0487, JLAC10 material)",
+    ),
+    p("status", Token, &["status"], "Status"),
+];
+const BUNDLE: &[SearchParam] = &[
+    p(
+        "identifier",
+        Token,
+        &["identifier"],
+        "Bundle.identifier (the document's or collection's identity)",
+    ),
+    p("type", Token, &["type"], "document or collection"),
+    p(
+        "timestamp",
+        Date,
+        &["timestamp"],
+        "When the Bundle was assembled",
+    ),
+];
+
 /// The search parameters of a type.
 pub fn params_of(rtype: ResourceType) -> &'static [SearchParam] {
     match rtype {
@@ -330,6 +388,9 @@ pub fn params_of(rtype: ResourceType) -> &'static [SearchParam] {
         ResourceType::Observation => OBSERVATION,
         ResourceType::Condition => CONDITION,
         ResourceType::AllergyIntolerance => ALLERGY,
+        ResourceType::Encounter => ENCOUNTER,
+        ResourceType::Specimen => SPECIMEN,
+        ResourceType::Bundle => BUNDLE,
     }
 }
 
@@ -540,9 +601,11 @@ fn parse_date(param: &str, raw: &str) -> Result<(DateOp, i64, i64), Problem> {
 }
 
 fn parse_value(def: &SearchParam, modifier: Option<&str>, raw: &str) -> Result<Match, Problem> {
-    let name = def.name;
+    // An alias (`date` of MedicationRequest) searches the entries of the parameter it
+    // stands for; only those are indexed.
+    let name = def.stored_as();
     if raw.is_empty() {
-        return Err(bad(ErrorCode::InvalidSearch, name, "empty value"));
+        return Err(bad(ErrorCode::InvalidSearch, def.name, "empty value"));
     }
     match (def.kind, modifier) {
         (ParamKind::Token, None) => Ok(match raw.split_once('|') {
@@ -580,7 +643,13 @@ fn parse_value(def: &SearchParam, modifier: Option<&str>, raw: &str) -> Result<M
                 None if super::resource_type::is_valid_id(raw) => {
                     format!("{}/{raw}", def.target.unwrap_or("Patient"))
                 }
-                None => return Err(bad(ErrorCode::InvalidSearch, name, "expected [Type/]id")),
+                None => {
+                    return Err(bad(
+                        ErrorCode::InvalidSearch,
+                        def.name,
+                        "expected [Type/]id",
+                    ));
+                }
             };
             Ok(Match::Token {
                 param: name,
@@ -589,7 +658,7 @@ fn parse_value(def: &SearchParam, modifier: Option<&str>, raw: &str) -> Result<M
             })
         }
         (ParamKind::Date, None) => {
-            let (op, lo, hi) = parse_date(name, raw)?;
+            let (op, lo, hi) = parse_date(def.name, raw)?;
             Ok(Match::Date {
                 param: name,
                 op,
@@ -599,7 +668,7 @@ fn parse_value(def: &SearchParam, modifier: Option<&str>, raw: &str) -> Result<M
         }
         _ => Err(bad(
             ErrorCode::InvalidSearch,
-            name,
+            def.name,
             "modifier not supported for this parameter",
         )),
     }
@@ -779,6 +848,33 @@ mod tests {
                 value: "103835401".into()
             }
         );
+    }
+
+    #[test]
+    fn date_aliases_search_the_entries_of_their_parameter() {
+        let q = parse_query(
+            ResourceType::MedicationRequest,
+            &pairs(&[("date", "2026-05")]),
+        )
+        .unwrap();
+        assert!(matches!(
+            q.clauses[0][0],
+            Match::Date {
+                param: "authoredon",
+                ..
+            }
+        ));
+        let indexed = index_entries(
+            ResourceType::Specimen,
+            &json!({"collection": {"collectedDateTime": "2026-05-08"}}),
+        );
+        assert!(matches!(
+            indexed[0],
+            IndexEntry::Date {
+                param: "collected",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -98,18 +98,26 @@ fn quantity(v: &Value) -> Option<Quantity> {
     })
 }
 
-fn subject_of(resource: &Value, element: &str) -> Option<SubjectRef> {
+/// The patient `resource.{element}` names: a literal `Patient/{id}`, or logically a member
+/// id or a facility-local patient id.
+pub fn subject_of(resource: &Value, element: &str) -> Option<SubjectRef> {
     let s = resource.get(element)?;
     if let Some((t, id)) = str_of(s, "reference").and_then(reference_target)
         && t == "Patient"
     {
         return Some(SubjectRef::FhirPatient(id.to_owned()));
     }
+    // Logical references: the insurance member id (JP-CLINS), or a facility-local id.
     let ident = s.get("identifier")?;
-    let facility = id_system::local_patient_facility(str_of(ident, "system")?)?;
+    let system = str_of(ident, "system")?;
+    let value = str_of(ident, "value")?;
+    if id_system::is_member_id(system) {
+        return MemberId::parse(value).ok().map(SubjectRef::Member);
+    }
+    let facility = id_system::local_patient_facility(system)?;
     Some(SubjectRef::Local {
         facility: InstitutionCode::parse(facility).ok()?,
-        local_id: str_of(ident, "value")?.to_owned(),
+        local_id: value.to_owned(),
     })
 }
 
@@ -160,9 +168,13 @@ pub fn extract(rtype: ResourceType, r: &Value, root: &str, ctx: &ExtractContext)
                     .push(ClinicalRecord::Allergy(allergy(r, subject, ctx)));
             }
         }
+        // Stored and searchable; no canonical record of their own.
         ResourceType::Organization
         | ResourceType::Practitioner
-        | ResourceType::PractitionerRole => {}
+        | ResourceType::PractitionerRole
+        | ResourceType::Encounter
+        | ResourceType::Specimen
+        | ResourceType::Bundle => {}
     }
     out
 }
@@ -757,5 +769,20 @@ mod tests {
             .coverage
             .unwrap();
         assert_eq!(c.member.unwrap().key(), "06139463:12:345:01");
+    }
+
+    #[test]
+    fn a_member_id_subject_names_the_person() {
+        let o = json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "urn:oid:1.2.392.200119.4.504", "code": "3D046000001906202"}]},
+            "subject": {"identifier": {"system": "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID",
+                                       "value": "06139463:１２:３４５:01"}},
+            "valueString": "x"});
+        let out = extract(ResourceType::Observation, &o, "Observation", &ctx());
+        let Some(SubjectRef::Member(m)) = &out.subject else {
+            panic!("member subject: {:?}", out.subject)
+        };
+        assert_eq!(m.key(), "06139463:12:345:01");
+        assert_eq!(out.records[0].subject(), &SubjectRef::Member(m.clone()));
     }
 }

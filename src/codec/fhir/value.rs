@@ -15,6 +15,17 @@ pub fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
+/// The profiles a resource claims (`meta.profile`), without a `|version` suffix.
+pub fn profiles(resource: &Value) -> impl Iterator<Item = &str> {
+    resource
+        .get("meta")
+        .map(|m| items(m, "profile"))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_str)
+        .map(|p| p.split('|').next().unwrap_or(p))
+}
+
 /// The codings of a CodeableConcept element, with canonical system spellings.
 pub fn codings(concept: &Value) -> Vec<Coding> {
     items(concept, "coding")

@@ -9,8 +9,8 @@
 
 use super::date::YearMonth;
 use super::record::{
-    DAY_FIELDS, EligibilityRecord, FileKind, InstitutionRecord, InsurerRecord, Located,
-    PublicFundingRecord, ReceiptRecord, Record, TotalRecord, parse_line,
+    EligibilityRecord, FileKind, InstitutionRecord, InsurerRecord, Located, PublicFundingRecord,
+    ReceiptRecord, Record, TotalRecord, parse_line,
 };
 use super::text;
 use crate::domain::member_id::MemberIdError;
@@ -120,6 +120,16 @@ impl Receipt {
         }
     }
 
+    /// How many claims the receipt makes for GO 総件数: one for its 医療保険 (HO) and one
+    /// for each 公費 (KO); 記録条件仕様 GO 総件数: "医保と公費それぞれ1件とカウント"
+    /// (医療保険と1種の公費の併用 = 2, 公費単独 = 1).
+    pub fn claims(&self) -> u64 {
+        self.records
+            .iter()
+            .filter(|r| matches!(r.record, Record::Insurer(_) | Record::PublicFunding(_)))
+            .count() as u64
+    }
+
     /// The points the receipt claims: HO 合計点数, or the first KO's when there is no
     /// HO (公費単独).
     pub fn points(&self) -> Option<u64> {
@@ -144,7 +154,7 @@ pub fn read(text: &str) -> Result<UkeFile, Problem> {
         Problem::new(
             ErrorCode::UkeNoHeader,
             format!("line {first_line} field 1"),
-            "the first record must be IR (医科・歯科) or YK (調剤)",
+            "the first record must be UK or IR (医科・歯科) or YK (調剤)",
         )
     })?;
     let header = match parse_line(kind, first_line, first, &mut issues) {
@@ -153,7 +163,7 @@ pub fn read(text: &str) -> Result<UkeFile, Problem> {
             return Err(Problem::new(
                 ErrorCode::UkeNoHeader,
                 format!("line {first_line} field 1"),
-                "the first record must be IR (医科・歯科) or YK (調剤)",
+                "the first record must be UK or IR (医科・歯科) or YK (調剤)",
             ));
         }
     };
@@ -179,6 +189,7 @@ pub fn read(text: &str) -> Result<UkeFile, Problem> {
         unassigned: Vec::new(),
         issues: Vec::new(),
     };
+    let reception = first.trim_start().starts_with("UK");
     let mut current: Option<Receipt> = None;
     for (line, raw) in lines {
         let record = parse_line(kind, line, raw, &mut issues);
@@ -210,8 +221,16 @@ pub fn read(text: &str) -> Result<UkeFile, Problem> {
                     file.totals = Some(Located { line, record: go });
                 }
             }
+            // After a UK header, IR gives the institution again (the 歯科 記録条件仕様 places
+            // one before the receipts, some systems one per receipt): the same institution
+            // is no record of its own.
+            Record::Institution(ir) if reception && ir.code.as_ref() == Some(&file.institution) => {
+                if file.claim_month.is_none() {
+                    file.claim_month = ir.claim_month;
+                }
+            }
             Record::Institution(_) => {
-                misplaced(&mut issues, line, "a second IR or YK record");
+                misplaced(&mut issues, line, "a second UK, IR or YK record");
                 file.unassigned.push(Located { line, record });
             }
             record => match current.as_mut() {
@@ -246,13 +265,13 @@ fn line_of(location: &str) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// The kind of file a header line announces: IR with 点数表 3 is 歯科, other IR 医科,
+/// The kind of file a header line announces: UK or IR with 点数表 3 is 歯科, other IR 医科,
 /// YK 調剤.
 fn header_kind(line: &str) -> Option<FileKind> {
     let mut fields = line.split(',');
     match fields.next().map(str::trim) {
         Some("YK") => Some(FileKind::Pharmacy),
-        Some("IR") => match fields.nth(2).and_then(text::digits).as_deref() {
+        Some("IR" | "UK") => match fields.nth(2).and_then(text::digits).as_deref() {
             Some("3") => Some(FileKind::Dental),
             _ => Some(FileKind::Medical),
         },
@@ -285,7 +304,7 @@ fn finish(mut receipt: Receipt, issues: &mut Vec<Issue>) -> Receipt {
                 {
                     issues.push(Issue::warning(
                         ErrorCode::UkeFieldInvalid,
-                        format!("line {} field {}", r.line, DAY_FIELDS + i),
+                        format!("line {} field {}", r.line, item.first_day_field + i),
                         "count on a day the 診療年月 does not have",
                     ));
                 }
@@ -298,6 +317,13 @@ fn finish(mut receipt: Receipt, issues: &mut Vec<Issue>) -> Receipt {
             format!("line {re_line} field 1"),
             "receipt has no HO record (公費単独 or omitted); its records are kept unlinked",
         )),
+        Some((line, ho)) if ho.insurer.as_deref().is_none_or(|i| i.trim().is_empty()) => {
+            Err(Issue::warning(
+                ErrorCode::UkeMemberUnknown,
+                format!("line {line} field 2"),
+                "保険者番号 is missing (a required field of HO); the receipt's records are kept unlinked",
+            ))
+        }
         Some((line, ho)) => {
             let branch = receipt.branch();
             MemberId::from_parts(
@@ -327,8 +353,10 @@ fn finish(mut receipt: Receipt, issues: &mut Vec<Issue>) -> Receipt {
     receipt
 }
 
-/// Compares GO 総件数 and 総合計点数 with the receipts. A file of a multi-volume set
-/// (マルチボリューム識別 other than 00) holds part of what GO counts, so it is not compared.
+/// Compares GO 総件数 (the receipts' claims: [`Receipt::claims`]) and 総合計点数 (each
+/// receipt's 主保険 points: [`Receipt::points`]) with the receipts, as the 記録条件仕様
+/// defines them. A file of a multi-volume set (マルチボリューム識別 other than 00) holds
+/// part of what GO counts, so it is not compared.
 fn check_totals(file: &UkeFile, issues: &mut Vec<Issue>) {
     let Some(go) = &file.totals else {
         issues.push(Issue::warning(
@@ -342,14 +370,20 @@ fn check_totals(file: &UkeFile, issues: &mut Vec<Issue>) {
     if volume.is_some_and(|v| v != "00") {
         return;
     }
-    let count = u64::try_from(file.receipts.len()).unwrap_or(u64::MAX);
+    let count = file
+        .receipts
+        .iter()
+        .map(Receipt::claims)
+        .fold(0u64, u64::saturating_add);
     if let Some(claimed) = go.record.receipts
         && claimed != count
     {
         issues.push(Issue::warning(
             ErrorCode::UkeTotalMismatch,
             format!("line {} field 2", go.line),
-            format!("総件数 is {claimed} but the file has {count} receipts"),
+            format!(
+                "総件数 is {claimed} but the receipts count {count} (医療保険 and each 公費 counted once per receipt)"
+            ),
         ));
     }
     let points = file

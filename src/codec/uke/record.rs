@@ -1,9 +1,12 @@
 //! The typed records of one UKE line.
 //!
-//! Field positions follow the 記録条件仕様 (医科用, 調剤用) of 社会保険診療報酬支払基金;
-//! `docs/uke.md` lists each layout with the fields kakari reads. Records kakari does not
-//! interpret (SI details, TO, SJ, JD, MF, KH, MN, …) are kept with their fields; records
-//! the layout does not define at all are kept as [`Record::Unknown`] and reported.
+//! Field positions follow the 記録条件仕様 (医科用, 歯科用, 調剤用) of 社会保険診療報酬支払基金;
+//! `docs/uke.md` lists each layout with the fields kakari reads. 歯科 differs from 医科 in
+//! its IR (no 名称), RE, SI, IY and CO layouts, adds HS (傷病名部位, read as a diagnosis)
+//! and SS (歯科診療行為, kept), and current files start with a UK (受付情報) record.
+//! Records kakari does not interpret (SI details, SS, TO, SJ, JD, MF, KH, MN, …) are kept
+//! with their fields; records the layout does not define at all are kept as
+//! [`Record::Unknown`] and reported.
 
 use time::Date;
 
@@ -17,7 +20,7 @@ use crate::error::{ErrorCode, Issue};
 pub enum FileKind {
     /// 医科 (IR header, 点数表 1).
     Medical,
-    /// 歯科 (IR header, 点数表 3): read with the 医科 layouts kakari shares with it.
+    /// 歯科 (UK or IR header, 点数表 3): its own IR, RE, SI, IY, CO and HS layouts.
     Dental,
     /// 調剤 (YK header, 点数表 4).
     Pharmacy,
@@ -146,6 +149,8 @@ pub struct ItemRecord {
     pub comments: Vec<LineComment>,
     /// 算定日情報: the count on each day of the month (index 0 = day 1).
     pub days: [u16; 31],
+    /// The field number of day 1 (医科 14; 歯科 SI 8, IY 9), for locating.
+    pub first_day_field: usize,
 }
 
 /// CO (コメント).
@@ -244,28 +249,39 @@ const KEPT: &[&str] = &[
     "TO", "SJ", "JD", "MF", "KH", "MN", "NI", "TI", "TR", "TS", "RC", "JY", "EX", "GR", "BU", "SB",
     "KK", "GA", "HH", "GT", "CD", "GD", "KI", "ZK", "TK",
 ];
+/// 歯科 records kept without interpretation (歯科診療行為: procedures, not drugs).
+const KEPT_DENTAL: &[&str] = &["SS"];
 
 /// Parses one line of a file of `kind`.
 pub fn parse_line(kind: FileKind, line: usize, raw: &str, issues: &mut Vec<Issue>) -> Record {
     let mut f = Fields::new(line, raw, issues);
     let id = f.id().trim();
     match (id, kind) {
-        ("IR", FileKind::Medical | FileKind::Dental) | ("YK", FileKind::Pharmacy) => {
+        ("UK", FileKind::Medical | FileKind::Dental) => Record::Institution(reception(&mut f)),
+        ("IR", FileKind::Dental) => Record::Institution(dental_institution(&mut f)),
+        ("IR", FileKind::Medical) | ("YK", FileKind::Pharmacy) => {
             Record::Institution(institution(&mut f))
         }
-        ("RE", FileKind::Pharmacy) => Record::Receipt(receipt(&mut f, false)),
-        ("RE", _) => Record::Receipt(receipt(&mut f, true)),
+        ("RE", _) => Record::Receipt(receipt(&mut f, kind)),
         ("HO", _) => Record::Insurer(insurer(&mut f)),
         ("KO", _) => Record::PublicFunding(public_funding(&mut f)),
         ("SN", _) => Record::Eligibility(eligibility(&mut f)),
-        ("SY", FileKind::Medical | FileKind::Dental) => Record::Diagnosis(diagnosis(&mut f)),
-        ("SI", FileKind::Medical | FileKind::Dental) => Record::Procedure(item(&mut f)),
-        ("IY", FileKind::Medical | FileKind::Dental) => Record::Drug(item(&mut f)),
+        ("SY", FileKind::Medical) => Record::Diagnosis(diagnosis(&mut f)),
+        ("HS", FileKind::Dental) => Record::Diagnosis(dental_diagnosis(&mut f)),
+        ("SI", FileKind::Medical) => Record::Procedure(item(&mut f, MEDICAL_ITEM)),
+        ("SI", FileKind::Dental) => Record::Procedure(item(&mut f, DENTAL_PROCEDURE)),
+        ("IY", FileKind::Medical) => Record::Drug(item(&mut f, MEDICAL_ITEM)),
+        ("IY", FileKind::Dental) => Record::Drug(item(&mut f, DENTAL_DRUG)),
         ("IY", FileKind::Pharmacy) => Record::DispensedDrug(dispensed_drug(&mut f)),
-        ("CO", _) => Record::Comment(comment(&mut f)),
+        ("CO", FileKind::Dental) => Record::Comment(comment(&mut f, 11, 400)),
+        ("CO", _) => Record::Comment(comment(&mut f, 5, 76)),
         ("SH", FileKind::Pharmacy) => Record::Prescription(prescription(&mut f)),
         ("CZ", FileKind::Pharmacy) => Record::Dispensing(dispensing(&mut f)),
         ("GO", _) => Record::Total(total(&mut f)),
+        (other, FileKind::Dental) if KEPT_DENTAL.contains(&other) => Record::Other {
+            id: other.to_owned(),
+            fields: owned(raw),
+        },
         (other, _) if KEPT.contains(&other) => Record::Other {
             id: other.to_owned(),
             fields: owned(raw),
@@ -298,21 +314,54 @@ fn facility(f: &mut Fields, first: usize) -> Option<InstitutionCode> {
     InstitutionCode::parse(&format!("{prefecture}{schedule}{number}")).ok()
 }
 
+/// IR (医科) and YK: 2 審査支払機関, 3–5 institution, 7 名称, 8 請求年月,
+/// 9 マルチボリューム識別情報.
 fn institution(f: &mut Fields) -> InstitutionRecord {
+    named_institution(f, 9)
+}
+
+/// UK (受付情報, 歯科): as IR (医科), but 9 is 届出 and 10 マルチボリューム識別情報.
+fn reception(f: &mut Fields) -> InstitutionRecord {
+    named_institution(f, 10)
+}
+
+fn named_institution(f: &mut Fields, volume: usize) -> InstitutionRecord {
     f.expect_at_most(10);
     InstitutionRecord {
         payer: f.code(2, 1),
         code: facility(f, 3),
         name: f.text_limited(7, 40),
         claim_month: f.year_month(8),
-        volume: f.code(9, 2),
+        volume: f.code(volume, 2),
     }
 }
 
-fn receipt(f: &mut Fields, medical: bool) -> ReceiptRecord {
-    if medical {
-        f.expect_at_most(38);
+/// IR (医療機関情報, 歯科): 2 審査支払機関, 3–5 institution, 7 請求年月, 8 電話番号,
+/// 9 届出; no 名称 (it is in UK).
+fn dental_institution(f: &mut Fields) -> InstitutionRecord {
+    f.expect_at_most(9);
+    InstitutionRecord {
+        payer: f.code(2, 1),
+        code: facility(f, 3),
+        name: None,
+        claim_month: f.year_month(7),
+        volume: None,
     }
+}
+
+/// Where RE keeps the カルテ番号等 and the カタカナ氏名, and its last field.
+fn receipt(f: &mut Fields, kind: FileKind) -> ReceiptRecord {
+    let (chart, kana) = match kind {
+        FileKind::Medical => {
+            f.expect_at_most(38);
+            (Some(14), Some(37))
+        }
+        FileKind::Dental => {
+            f.expect_at_most(27);
+            (Some(16), Some(26))
+        }
+        FileKind::Pharmacy => (None, None),
+    };
     let sex = match f.text(6) {
         None => None,
         Some(code) => {
@@ -330,16 +379,8 @@ fn receipt(f: &mut Fields, medical: bool) -> ReceiptRecord {
         name: f.text(5).map(str::to_owned),
         sex,
         birth_date: f.date(7),
-        chart_number: if medical {
-            f.text_limited(14, 20)
-        } else {
-            None
-        },
-        name_kana: if medical {
-            f.text(37).map(str::to_owned)
-        } else {
-            None
-        },
+        chart_number: chart.and_then(|n| f.text_limited(n, 20)),
+        name_kana: kana.and_then(|n| f.text(n).map(str::to_owned)),
     }
 }
 
@@ -373,29 +414,33 @@ fn eligibility(f: &mut Fields) -> EligibilityRecord {
     }
 }
 
+/// 修飾語コード: 4-digit codes written together.
+fn modifiers(f: &mut Fields, n: usize) -> Vec<String> {
+    let Some(raw) = f.text(n) else {
+        return Vec::new();
+    };
+    let digits = raw.bytes().all(|b| b.is_ascii_digit());
+    if !digits || raw.len() % 4 != 0 {
+        f.warn(
+            ErrorCode::UkeFieldInvalid,
+            n,
+            "修飾語コード must be 4-digit codes written together",
+        );
+        return Vec::new();
+    }
+    if raw.len() > 80 {
+        f.warn(ErrorCode::UkeFieldTooLong, n, "more than 20 修飾語コード");
+    }
+    raw.as_bytes()
+        .chunks(4)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn diagnosis(f: &mut Fields) -> DiagnosisRecord {
     f.expect_at_most(8);
-    let mut modifiers = Vec::new();
-    if let Some(raw) = f.text(5) {
-        let digits = raw.bytes().all(|b| b.is_ascii_digit());
-        if !digits || raw.len() % 4 != 0 {
-            f.warn(
-                ErrorCode::UkeFieldInvalid,
-                5,
-                "修飾語コード must be 4-digit codes written together",
-            );
-        } else {
-            if raw.len() > 80 {
-                f.warn(ErrorCode::UkeFieldTooLong, 5, "more than 20 修飾語コード");
-            }
-            modifiers = raw
-                .as_bytes()
-                .chunks(4)
-                .filter_map(|c| std::str::from_utf8(c).ok())
-                .map(str::to_owned)
-                .collect();
-        }
-    }
+    let modifiers = modifiers(f, 5);
     DiagnosisRecord {
         code: f.fixed_code(2, 7),
         start: f.date(3),
@@ -407,11 +452,58 @@ fn diagnosis(f: &mut Fields) -> DiagnosisRecord {
     }
 }
 
-fn item(f: &mut Fields) -> ItemRecord {
-    f.expect_at_most(44);
+/// HS (傷病名部位, 歯科): 2 診療開始日, 3 転帰区分, 4 歯式, 5 傷病名コード, 6 修飾語コード,
+/// 7 傷病名称, 8 併存傷病名数, 9 病態移行, 10 主傷病, 11 コメントコード, 12 補足コメント,
+/// 13 歯式 (補足コメント). The teeth are not kept in the domain.
+fn dental_diagnosis(f: &mut Fields) -> DiagnosisRecord {
+    f.expect_at_most(13);
+    let modifiers = modifiers(f, 6);
+    DiagnosisRecord {
+        code: f.fixed_code(5, 7),
+        start: f.date(2),
+        outcome: f.code(3, 1),
+        modifiers,
+        name: f.text_limited(7, 40),
+        main: f.code(10, 2).is_some(),
+        comment: f.text_limited(12, 100),
+    }
+}
+
+/// Where an SI / IY layout keeps its parts.
+struct ItemLayout {
+    last: usize,
+    /// Pairs of コメントコード and 文字データ follow this field (医科 only).
+    comments_from: Option<usize>,
+    first_day: usize,
+}
+
+/// 医科 SI and IY: 8–13 comments, 14–44 days.
+const MEDICAL_ITEM: ItemLayout = ItemLayout {
+    last: 44,
+    comments_from: Some(8),
+    first_day: DAY_FIELDS,
+};
+/// 歯科 SI: 2 診療識別, 3 負担区分, 4 コード, 5 数量, 6 点数, 7 回数, 8–38 days.
+const DENTAL_PROCEDURE: ItemLayout = ItemLayout {
+    last: 38,
+    comments_from: None,
+    first_day: 8,
+};
+/// 歯科 IY: as SI with 8 医薬品区分, then 9–39 days.
+const DENTAL_DRUG: ItemLayout = ItemLayout {
+    last: 39,
+    comments_from: None,
+    first_day: 9,
+};
+
+fn item(f: &mut Fields, layout: ItemLayout) -> ItemRecord {
+    f.expect_at_most(layout.last);
     let mut comments = Vec::new();
-    for pair in 0..3 {
-        let code_field = 8 + pair * 2;
+    for code_field in layout
+        .comments_from
+        .into_iter()
+        .flat_map(|first| (0..3).map(move |pair| first + pair * 2))
+    {
         let code = f.code(code_field, 9);
         let text = f.text_limited(code_field + 1, 100);
         if code.is_some() || text.is_some() {
@@ -426,16 +518,19 @@ fn item(f: &mut Fields) -> ItemRecord {
         points: f.number(6, 7),
         count: f.number(7, 3),
         comments,
-        days: f.day_counts(DAY_FIELDS),
+        days: f.day_counts(layout.first_day),
+        first_day_field: layout.first_day,
     }
 }
 
-fn comment(f: &mut Fields) -> CommentRecord {
-    f.expect_at_most(5);
+/// CO: 2 診療識別, 3 負担区分, 4 コメントコード, 5 文字データ (医科 76 bytes; 歯科 400
+/// bytes, then its 歯式 and reserved fields up to 11).
+fn comment(f: &mut Fields, last: usize, max_text: usize) -> CommentRecord {
+    f.expect_at_most(last);
     CommentRecord {
         identification: f.code(2, 2),
         code: f.fixed_code(4, 9),
-        text: f.text_limited(5, 76),
+        text: f.text_limited(5, max_text),
     }
 }
 

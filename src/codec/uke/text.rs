@@ -18,10 +18,14 @@ use crate::error::{ErrorCode, Issue, Problem};
 /// The decoded text of a claims file, with a warning when it was not Shift_JIS.
 pub fn decode(bytes: &[u8]) -> Result<(String, Option<Issue>), Problem> {
     let bytes = bytes.strip_suffix(&[0x1A]).unwrap_or(bytes);
+    // Some systems write a UTF-8 byte-order mark before Shift_JIS text: it is no record.
+    let (bytes, bom) = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) => (rest, 3),
+        None => (bytes, 0),
+    };
     if !bytes.is_ascii()
         && let Ok(text) = std::str::from_utf8(bytes)
     {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let issue = Issue::warning(
             ErrorCode::UkeEncoding,
             "byte 0",
@@ -29,11 +33,18 @@ pub fn decode(bytes: &[u8]) -> Result<(String, Option<Issue>), Problem> {
         );
         return Ok((text.to_owned(), Some(issue)));
     }
+    let bom_issue = (bom > 0).then(|| {
+        Issue::warning(
+            ErrorCode::UkeEncoding,
+            "byte 0",
+            "a UTF-8 byte-order mark precedes the Shift_JIS text; dropped",
+        )
+    });
     match encoding_rs::SHIFT_JIS.decode_without_bom_handling_and_without_replacement(bytes) {
-        Some(text) => Ok((text.into_owned(), None)),
+        Some(text) => Ok((text.into_owned(), bom_issue)),
         None => Err(Problem::new(
             ErrorCode::UkeEncoding,
-            format!("byte {}", first_malformed(bytes)),
+            format!("byte {}", first_malformed(bytes) + bom),
             "byte sequence is not valid Shift_JIS (CP932)",
         )),
     }

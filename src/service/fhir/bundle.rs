@@ -5,7 +5,9 @@
 //! response. A batch runs every entry in its own savepoint: good entries are kept, each bad
 //! one gets its own error in the batch-response. `Bundle.identifier` makes a re-sent Bundle
 //! return the first response without writing anything, also when the copies arrive at the
-//! same time (the key is claimed inside the unit of work).
+//! same time (the key is claimed inside the unit of work); the same identifier with other
+//! content is refused (`intake.key_reused`), never answered with the first response.
+//! Document and collection Bundles posted here go to `document`.
 
 use std::collections::HashMap;
 
@@ -18,6 +20,7 @@ use super::{FhirBody, FhirResponse};
 use crate::app::AppState;
 use crate::codec::fhir::bundle::{self, BundleKind, Entry, Method};
 use crate::codec::fhir::digest::bundle_content_digest;
+use crate::codec::fhir::document::DocumentKind;
 use crate::codec::fhir::{json as fhir_json, outcome};
 use crate::domain::datetime::{format_instant_millis, now_millis};
 use crate::error::{ErrorCode, Problem};
@@ -43,7 +46,7 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn success_entry(w: &Written) -> Value {
+pub(super) fn success_entry(w: &Written) -> Value {
     let status = if w.created { 201 } else { 200 };
     let mut response = json!({
         "status": format!("{status} {}", reason(status)),
@@ -66,7 +69,7 @@ fn error_entry(p: &Problem) -> Value {
 }
 
 /// Puts an entry's location on issues that lack one.
-fn at_entry(mut p: Problem, index: usize) -> Problem {
+pub(super) fn at_entry(mut p: Problem, index: usize) -> Problem {
     for issue in &mut p.issues {
         if !issue.location.starts_with("Bundle") {
             issue.location = if issue.location.is_empty() {
@@ -80,25 +83,25 @@ fn at_entry(mut p: Problem, index: usize) -> Problem {
 }
 
 /// An entry after id assignment.
-struct Planned {
-    entry: Entry,
-    id: String,
+pub(super) struct Planned {
+    pub entry: Entry,
+    pub id: String,
     /// The id was assigned here (a POST entry), so it cannot exist yet.
-    fresh: bool,
+    pub fresh: bool,
 }
 
 fn target(p: &Planned) -> String {
     format!("{}/{}", p.entry.rtype, p.id)
 }
 
-fn reference_map(planned: &[Planned]) -> HashMap<String, String> {
+pub(super) fn reference_map(planned: &[Planned]) -> HashMap<String, String> {
     planned
         .iter()
         .filter_map(|p| p.entry.full_url.clone().map(|u| (u, target(p))))
         .collect()
 }
 
-fn prepare_all(
+pub(super) fn prepare_all(
     ctx: &Ctx,
     planned: &[Planned],
     map: &HashMap<String, String>,
@@ -107,7 +110,8 @@ fn prepare_all(
         .iter()
         .map(|p| {
             let mut resource = p.entry.resource.clone();
-            bundle::rewrite_references(&mut resource, map);
+            let base = p.entry.full_url.as_deref().and_then(bundle::rest_base);
+            bundle::rewrite_references(&mut resource, map, base);
             let location = format!("Bundle.entry[{}].resource", p.entry.index);
             prepare::prepare(
                 &ctx.caller,
@@ -124,14 +128,84 @@ fn prepare_all(
         .collect()
 }
 
-/// `POST /fhir` with a batch or transaction Bundle.
+/// How a Bundle's unit of work starts.
+pub(super) enum Start {
+    /// A re-send of a Bundle already processed: its stored answer.
+    Replay(Vec<u8>),
+    /// A new Bundle, recorded as this input.
+    Input(i64),
+}
+
+/// What identifies a received Bundle.
+pub(super) struct Received {
+    /// `system|value` of `Bundle.identifier`.
+    pub key: Option<String>,
+    /// The Bundle's content digest (`codec::fhir::digest`): a re-send must carry the same.
+    pub content: [u8; 32],
+    /// SHA-256 of the body.
+    pub digest: Vec<u8>,
+    pub size: i64,
+    pub received_at: i64,
+}
+
+impl Received {
+    pub fn new(body: &[u8], bundle: &Value, key: Option<String>, received_at: i64) -> Self {
+        Self {
+            key,
+            content: bundle_content_digest(bundle),
+            digest: sha256(body),
+            size: body.len() as i64,
+            received_at,
+        }
+    }
+}
+
+/// Starts a Bundle's unit of work: claims `Bundle.identifier` with the Bundle's content
+/// digest (a re-send of the same content replays the first answer; the same identifier
+/// with other content is `intake.key_reused`, never the first answer), then records the
+/// input.
+pub(super) fn start(tx: &mut Tx<'_>, ctx: &Ctx, r: &Received) -> Result<Start, Problem> {
+    let scope = ctx.caller.sender_scope();
+    if let Some(key) = &r.key {
+        match tx.claim_key(&scope, &format!("bundle|{key}"), Some(&r.content))? {
+            KeyClaim::New => {}
+            KeyClaim::Seen {
+                digest: Some(seen), ..
+            } if seen.as_slice() != r.content.as_slice() => {
+                return Err(Problem::new(
+                    ErrorCode::IntakeKeyReused,
+                    "Bundle.identifier",
+                    "a Bundle with this identifier and other content was received before; send changes with a new identifier",
+                ));
+            }
+            KeyClaim::Seen { response, .. } => {
+                return Ok(Start::Replay(response.unwrap_or_default()));
+            }
+        }
+    }
+    let input_id = tx.insert_input(&NewInput {
+        client_id: ctx.caller.client_id,
+        format: "fhir",
+        received_at: r.received_at,
+        request_id: Some(&ctx.request_id),
+        sha256: &r.digest,
+        size: r.size,
+        label: r.key.as_deref(),
+    })?;
+    Ok(Start::Input(input_id))
+}
+
+/// `POST /fhir` with a batch or transaction Bundle (documents and collections go to
+/// `document::process`).
 pub async fn process(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<FhirResponse, Problem> {
     let value = fhir_json::parse(body)?;
-    let content = bundle_content_digest(&value);
-    let request = bundle::parse(value)?;
+    if DocumentKind::of(&value).is_some() && value.get("resourceType") == Some(&json!("Bundle")) {
+        return super::document::process(app, ctx, body, value, None).await;
+    }
     let received_at = now_millis();
-    let digest = sha256(body);
-    let size = body.len() as i64;
+    let identifier = bundle::identifier_of(&value);
+    let received = Received::new(body, &value, identifier, received_at);
+    let request = bundle::parse(value)?;
     let kind = request.kind;
     let key = request.identifier.clone();
 
@@ -174,38 +248,11 @@ pub async fn process(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<FhirRespo
         .store
         .write(move |tx| {
             let scope = ctx2.caller.sender_scope();
-            if let Some(key) = &key
-                && let KeyClaim::Seen { response, digest, .. } =
-                    tx.claim_key(&scope, &format!("bundle|{key}"), Some(&content))?
-            {
-                // A Bundle.identifier used before for other content is refused: replaying the
-                // first answer would acknowledge content that was never stored.
-                if digest.is_some_and(|d| d.as_slice() != content.as_slice()) {
-                    return Err(Problem::new(
-                        ErrorCode::IntakeKeyReused,
-                        "Bundle.identifier",
-                        "a Bundle with this identifier and other content was stored before; send changed content under a new identifier",
-                    ));
-                }
-                return Ok::<_, Problem>(Outcome::Replayed(response.unwrap_or_default()));
-            }
-            let input_id = tx.insert_input(&NewInput {
-                client_id: ctx2.caller.client_id,
-                format: "fhir",
-                received_at,
-                request_id: Some(&ctx2.request_id),
-                sha256: &digest,
-                size,
-                label: key.as_deref(),
-            })?;
-            let mut w = WriteCtx {
-                caller: &ctx2.caller,
-                request_id: &ctx2.request_id,
-                input_id,
-                received_at,
-                audit: Vec::new(),
-                patients: Default::default(),
+            let input_id = match start(tx, &ctx2, &received)? {
+                Start::Replay(response) => return Ok::<_, Problem>(Outcome::Replayed(response)),
+                Start::Input(id) => id,
             };
+            let mut w = WriteCtx::new(&ctx2, input_id, received_at);
             let (entries, written) = match kind {
                 BundleKind::Transaction => transaction(tx, &mut w, &ctx2, planned, prepared, stamped, received_at)?,
                 BundleKind::Batch => batch(tx, &mut w, planned, prepared, stamped, refused, received_at)?,
@@ -278,9 +325,9 @@ fn write_one(
     }
 }
 
-type EntriesAndWritten = (Vec<Value>, Vec<Written>);
+pub(super) type EntriesAndWritten = (Vec<Value>, Vec<Written>);
 
-fn transaction(
+pub(super) fn transaction(
     tx: &mut Tx<'_>,
     w: &mut WriteCtx<'_>,
     ctx: &Ctx,
@@ -298,10 +345,15 @@ fn transaction(
     for (k, p) in planned.iter_mut().enumerate() {
         if let (Method::Post, Some(query)) = (p.entry.method, &p.entry.if_none_exist) {
             let location = format!("Bundle.entry[{}].request.ifNoneExist", p.entry.index);
-            if let Some(row) =
-                persist::conditional_match(tx, w.caller, p.entry.rtype, query, &location)
-                    .map_err(|e| at_entry(e, p.entry.index))?
-            {
+            let found =
+                match persist::conditional_match(tx, w.caller, p.entry.rtype, query, &location) {
+                    // An implied condition with several matches creates a new resource.
+                    Err(e) if p.entry.implied_condition && e.code == ErrorCode::MultipleMatches => {
+                        None
+                    }
+                    other => other.map_err(|e| at_entry(e, p.entry.index))?,
+                };
+            if let Some(row) = found {
                 p.id = row.id.clone();
                 remap |= p.entry.full_url.is_some();
                 matched.insert(k, persist::matched(row, p.entry.rtype));

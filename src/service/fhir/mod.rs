@@ -1,7 +1,9 @@
 //! FHIR REST services: create (with `If-None-Exist`), update (with `If-Match`), read,
-//! search, batch and transaction bundles, and the CapabilityStatement.
+//! search, batch and transaction bundles, document and collection Bundles, and the
+//! CapabilityStatement.
 
 pub mod bundle;
+pub mod document;
 pub mod persist;
 pub mod prepare;
 pub mod registry;

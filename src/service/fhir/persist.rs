@@ -32,7 +32,20 @@ pub struct WriteCtx<'a> {
     pub patients: HashMap<String, i64>,
 }
 
-impl WriteCtx<'_> {
+impl<'a> WriteCtx<'a> {
+    /// The context of a request's writes, for the input `input_id` received at
+    /// `received_at` (epoch ms).
+    pub fn new(ctx: &'a crate::service::Ctx, input_id: i64, received_at: i64) -> Self {
+        Self {
+            caller: &ctx.caller,
+            request_id: &ctx.request_id,
+            input_id,
+            received_at,
+            audit: Vec::new(),
+            patients: HashMap::new(),
+        }
+    }
+
     fn audit_entry(&self, action: &str, rtype: ResourceType, id: &str, owner: Owner) -> AuditEntry {
         AuditEntry {
             request_id: Some(self.request_id.to_owned()),
@@ -370,6 +383,9 @@ fn apply(
     if let Some(subject) = &prepared.extracted.subject {
         let element = prepared.rtype.subject_element().unwrap_or("subject");
         owner = resolve_subject(tx, w, subject, format!("{location}.{element}"))?;
+        if matches!(subject, SubjectRef::Member(_)) && owner.person_pk.is_none() {
+            warnings.push(ambiguous(&format!("{location}.{element}.identifier.value")));
+        }
     }
     if let Some(facts) = &prepared.extracted.patient {
         let own = access::owner_facility(caller);

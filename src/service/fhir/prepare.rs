@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::auth::{Caller, access};
 use crate::codec::fhir::to_domain::{self, ExtractContext, Extracted};
-use crate::codec::fhir::{ResourceType, jpcore, resource_type, schema, search_params};
+use crate::codec::fhir::{ResourceType, resource_type, rules, schema, search_params};
 use crate::domain::code_system::id_system;
 use crate::domain::datetime::format_instant_millis;
 use crate::error::{ErrorCode, Issue, Problem};
@@ -87,7 +87,7 @@ pub fn prepare(
         o.insert("id".into(), Value::String(id.clone()));
     }
     let mut issues = schema::validate(&resource, location);
-    issues.extend(jpcore::check(rtype, &resource, location));
+    issues.extend(rules::check(rtype, &resource, location));
     let (errors, mut warnings): (Vec<Issue>, Vec<Issue>) =
         issues.into_iter().partition(Issue::is_error);
     if let Some(first) = errors.first() {

@@ -7,6 +7,7 @@ use super::prepare::{self, Prepared};
 use super::{FhirBody, FhirResponse, ReturnPreference, SearchsetPage, registry, searchset};
 use crate::app::AppState;
 use crate::auth::access;
+use crate::codec::fhir::document::DocumentKind;
 use crate::codec::fhir::{ResourceType, json as fhir_json, outcome, resource_type, search_params};
 use crate::domain::datetime::now_millis;
 use crate::error::{ErrorCode, Problem};
@@ -70,6 +71,17 @@ pub async fn create(
     access::fhir_write(&ctx.caller, rtype)?;
     let value = fhir_json::parse(body)?;
     prepare::resource_type_of(&value, Some(rtype), rtype.as_str())?;
+    if rtype == ResourceType::Bundle {
+        // Documents and collections are stored whole and their entries extracted.
+        if DocumentKind::of(&value).is_none() {
+            return Err(Problem::new(
+                ErrorCode::InvalidBundle,
+                "Bundle.type",
+                "POST /fhir/Bundle takes document and collection Bundles; post batch and transaction Bundles to /fhir",
+            ));
+        }
+        return super::document::process(app, ctx, body, value, Some(base)).await;
+    }
     let mut prepared =
         prepare::prepare(&ctx.caller, rtype, value, prepare::new_id(), rtype.as_str())?;
     prepared.fresh_id = true;
@@ -89,14 +101,7 @@ pub async fn create(
             {
                 return Ok(persist::matched(row, rtype));
             }
-            let mut w = WriteCtx {
-                caller: &ctx2.caller,
-                request_id: &ctx2.request_id,
-                input_id,
-                received_at,
-                audit: Vec::new(),
-                patients: Default::default(),
-            };
+            let mut w = WriteCtx::new(&ctx2, input_id, received_at);
             let written = persist::create(tx, &mut w, &prepared, &stamped, received_at)?;
             tx.append_audit(&w.audit)?;
             Ok::<_, Problem>(written)
@@ -119,6 +124,13 @@ pub async fn update(
     base: &str,
 ) -> Result<FhirResponse, Problem> {
     access::fhir_write(&ctx.caller, rtype)?;
+    if rtype == ResourceType::Bundle {
+        return Err(Problem::new(
+            ErrorCode::UnsupportedInteraction,
+            "Bundle",
+            "a stored document or collection is kept as received and never updated; post a new Bundle",
+        ));
+    }
     if !resource_type::is_valid_id(id) {
         return Err(Problem::new(
             ErrorCode::InvalidId,
@@ -148,14 +160,7 @@ pub async fn update(
         .store
         .write(move |tx| {
             let input_id = tx.insert_input(&new_input(&ctx2, &digest, size, received_at))?;
-            let mut w = WriteCtx {
-                caller: &ctx2.caller,
-                request_id: &ctx2.request_id,
-                input_id,
-                received_at,
-                audit: Vec::new(),
-                patients: Default::default(),
-            };
+            let mut w = WriteCtx::new(&ctx2, input_id, received_at);
             let written = persist::update(tx, &mut w, &prepared, if_match, received_at)?;
             tx.append_audit(&w.audit)?;
             Ok::<_, Problem>(written)
