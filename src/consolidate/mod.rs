@@ -289,3 +289,145 @@ fn entry(
     };
     (entry, facts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::code_system::KnownSystem;
+    use crate::domain::{Coding, Provenance, RecordSource, SourceFormat, SubjectRef};
+    use time::macros::date;
+
+    const CLINIC: &str = "1312345678";
+
+    fn input(kind: MedicationKind, code: &str, start: Date, days: u32) -> SourcedMedication {
+        let mut record = MedicationRecord::new(kind, SubjectRef::FhirPatient("p".into()));
+        record
+            .codings
+            .push(Coding::new(KnownSystem::ReceiptDrug.uri(), code, None));
+        record.start = Some(start);
+        record.supply_days = Some(days);
+        record.route = Some(DrugRoute::Oral);
+        record.facility = InstitutionCode::parse(CLINIC).ok();
+        SourcedMedication {
+            record,
+            source: RecordSource {
+                record_pk: 1,
+                resource: None,
+                provenance: Provenance {
+                    client_id: 1,
+                    input_id: 1,
+                    format: SourceFormat::Fhir,
+                    received_at: 0,
+                    location: String::new(),
+                },
+            },
+        }
+    }
+
+    fn list(inputs: &[SourcedMedication]) -> MedicationList {
+        let master = DrugMaster::curated().unwrap();
+        consolidate(
+            inputs,
+            &master,
+            FindingRules::bundled().unwrap(),
+            date!(2024 - 06 - 30),
+            &ListSettings::default(),
+        )
+    }
+
+    #[test]
+    fn undated_void_late_and_old_records_are_kept_out_and_undated_ones_reported() {
+        let mut undated = input(
+            MedicationKind::Prescription,
+            "612170710",
+            date!(2024 - 06 - 01),
+            28,
+        );
+        undated.record.start = None;
+        let mut void = input(
+            MedicationKind::Prescription,
+            "610454085",
+            date!(2024 - 06 - 01),
+            28,
+        );
+        void.record.status = Some("entered-in-error".into());
+        let inputs = [
+            undated,
+            void,
+            input(
+                MedicationKind::Prescription,
+                "621974701",
+                date!(2024 - 07 - 01),
+                28,
+            ),
+            input(
+                MedicationKind::Prescription,
+                "612320350",
+                date!(2024 - 03 - 01),
+                14,
+            ),
+            input(
+                MedicationKind::Prescription,
+                "612180263",
+                date!(2024 - 06 - 20),
+                28,
+            ),
+        ];
+        let l = list(&inputs);
+        assert_eq!(l.undated, [0]);
+        assert_eq!(l.window_start, date!(2024 - 03 - 23));
+        let primaries: Vec<usize> = l.entries.iter().map(|e| e.primary).collect();
+        assert_eq!(primaries, [4]);
+        assert!(l.entries[0].active_on_as_of);
+    }
+
+    #[test]
+    fn an_as_needed_source_makes_the_entry_as_needed_and_the_prescription_describes_it() {
+        let mut claim = input(
+            MedicationKind::Claim,
+            "620098801",
+            date!(2024 - 06 - 10),
+            10,
+        );
+        claim.record.route = Some(DrugRoute::AsNeeded);
+        let order = input(
+            MedicationKind::Prescription,
+            "620098801",
+            date!(2024 - 06 - 10),
+            10,
+        );
+        let l = list(&[claim, order]);
+        assert_eq!(l.entries.len(), 1);
+        let e = &l.entries[0];
+        assert_eq!(e.route, Some(DrugRoute::AsNeeded));
+        assert!(!e.counts_for_polypharmacy && !e.only_claims);
+        assert_eq!(e.primary, 1);
+        assert_eq!(e.supplies[0].sources, [1, 0]);
+    }
+
+    #[test]
+    fn entries_come_in_order_of_start_whatever_the_input_order() {
+        let a = input(
+            MedicationKind::Prescription,
+            "612170710",
+            date!(2024 - 06 - 10),
+            28,
+        );
+        let b = input(
+            MedicationKind::Prescription,
+            "621974701",
+            date!(2024 - 05 - 10),
+            28,
+        );
+        let forward = list(&[a.clone(), b.clone()]);
+        let backward = list(&[b, a]);
+        let keys = |l: &MedicationList| -> Vec<String> {
+            l.entries
+                .iter()
+                .map(|e| e.identity.key.yj7().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(keys(&forward), ["3962002", "2171022"]);
+        assert_eq!(keys(&forward), keys(&backward));
+    }
+}

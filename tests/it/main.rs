@@ -15,6 +15,7 @@ mod insurer;
 mod jp_core_examples;
 mod mappings;
 mod masters;
+mod medication_list;
 mod robustness;
 mod schemas;
 mod store_contract;
