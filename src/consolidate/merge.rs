@@ -33,7 +33,7 @@
 //!    The same drug from two institutions therefore stays two entries.
 
 use super::period::Days;
-use super::settings::ListSettings;
+use super::settings::{self, ListSettings};
 use crate::domain::{MedicationKind, SpanBasis};
 
 /// One dated record of the person, as the merge sees it.
@@ -107,7 +107,7 @@ impl SupplyBuild {
     fn new(rec: &Rec<'_>, at: usize, settings: &ListSettings) -> Self {
         let fills = 1 + rec.refills as usize;
         let issued = rec.issued.unwrap_or(rec.days.start);
-        let within = settings.dispense_within_days as i32;
+        let within = settings::days(settings.dispense_within_days);
         let deadline = if rec.refills == 0 {
             issued + within
         } else {
@@ -226,7 +226,7 @@ fn nearest(
 
 /// The supply a record joins, if any.
 fn place(supplies: &[SupplyBuild], rec: &Rec<'_>, settings: &ListSettings) -> Option<usize> {
-    let tolerance = settings.claim_within_days as i32;
+    let tolerance = settings::days(settings.claim_within_days);
     let all = || 0..supplies.len();
     let found = match rec.kind {
         MedicationKind::Prescription => all().find(|&i| {
@@ -341,7 +341,7 @@ pub(super) fn supplies(recs: &[Rec<'_>], settings: &ListSettings) -> Vec<SupplyB
 
 /// Courses of one drug key: each a list of supply positions, sorted by start.
 pub(super) fn courses(supplies: &[SupplyBuild], settings: &ListSettings) -> Vec<Course> {
-    let gap = settings.course_gap_days as i32;
+    let gap = settings::days(settings.course_gap_days);
     let mut order: Vec<usize> = (0..supplies.len()).collect();
     order.sort_by_key(|&i| (supplies[i].institution.is_none(), supplies[i].start, i));
     let mut courses: Vec<Course> = Vec::new();

@@ -105,7 +105,7 @@ pub fn consolidate(
     settings: &ListSettings,
 ) -> MedicationList {
     let end = as_of.to_julian_day();
-    let start = end - settings.look_back_days.max(1) as i32 + 1;
+    let start = end - settings::days(settings.look_back_days.max(1)) + 1;
     let mut identities = Identities::new(master);
     let mut institutions = Institutions::default();
     let mut undated = Vec::new();
@@ -403,6 +403,52 @@ mod tests {
         assert!(!e.counts_for_polypharmacy && !e.only_claims);
         assert_eq!(e.primary, 1);
         assert_eq!(e.supplies[0].sources, [1, 0]);
+    }
+
+    #[test]
+    fn extreme_settings_neither_panic_nor_wrap() {
+        let inputs = [
+            input(
+                MedicationKind::Prescription,
+                "612170710",
+                date!(2024 - 06 - 10),
+                28,
+            ),
+            input(
+                MedicationKind::Claim,
+                "612170710",
+                date!(2024 - 06 - 10),
+                28,
+            ),
+        ];
+        let master = DrugMaster::curated().unwrap();
+        let rules = FindingRules::bundled().unwrap();
+        let huge = ListSettings {
+            look_back_days: u32::MAX,
+            course_gap_days: u32::MAX,
+            dispense_within_days: u32::MAX,
+            claim_within_days: u32::MAX,
+            as_needed_days: u32::MAX,
+            topical_days: u32::MAX,
+        };
+        let l = consolidate(&inputs, &master, rules, date!(2024 - 06 - 30), &huge);
+        assert_eq!(l.entries.len(), 1);
+        let zero = ListSettings {
+            look_back_days: 0,
+            course_gap_days: 0,
+            dispense_within_days: 0,
+            claim_within_days: 0,
+            as_needed_days: 0,
+            topical_days: 0,
+        };
+        let l = consolidate(&inputs, &master, rules, date!(2024 - 06 - 30), &zero);
+        assert_eq!(l.window_start, date!(2024 - 06 - 30));
+        assert_eq!(l.entries.len(), 1);
+        assert_eq!(
+            l.entries[0].sources().count(),
+            2,
+            "same day, no tolerance needed"
+        );
     }
 
     #[test]

@@ -26,6 +26,14 @@ pub struct ListSettings {
     pub topical_days: u32,
 }
 
+/// Settings beyond this many days (100 years) are taken as this many.
+const MAX_DAYS: u32 = 36_500;
+
+/// A setting in days as the engine computes with it (bounded, so no sum overflows).
+pub(super) fn days(value: u32) -> i32 {
+    value.min(MAX_DAYS) as i32
+}
+
 impl Default for ListSettings {
     fn default() -> Self {
         Self {

@@ -221,7 +221,8 @@ pub struct ListEntry {
     /// How the drug is taken, from the sources (prescription first), else from the
     /// route the YJ key encodes; `None` when nothing says.
     pub route: Option<DrugRoute>,
-    /// First and last active day of the entry within the window.
+    /// First and last active day of its supplies (not clipped: a supply that began before
+    /// the window keeps its first day; supplies that ended before it are not listed).
     pub start: Date,
     pub end: Date,
     /// Some supply covers `asOf`.
