@@ -324,54 +324,36 @@ mod tests {
         }
     }
 
-    fn list(inputs: &[SourcedMedication]) -> MedicationList {
+    fn rx(code: &str, start: Date, days: u32) -> SourcedMedication {
+        input(MedicationKind::Prescription, code, start, days)
+    }
+
+    fn claim(code: &str, start: Date, days: u32) -> SourcedMedication {
+        input(MedicationKind::Claim, code, start, days)
+    }
+
+    fn list_with(inputs: &[SourcedMedication], settings: &ListSettings) -> MedicationList {
         let master = DrugMaster::curated().unwrap();
-        consolidate(
-            inputs,
-            &master,
-            FindingRules::bundled().unwrap(),
-            date!(2024 - 06 - 30),
-            &ListSettings::default(),
-        )
+        let rules = FindingRules::bundled().unwrap();
+        consolidate(inputs, &master, rules, date!(2024 - 06 - 30), settings)
+    }
+
+    fn list(inputs: &[SourcedMedication]) -> MedicationList {
+        list_with(inputs, &ListSettings::default())
     }
 
     #[test]
     fn undated_void_late_and_old_records_are_kept_out_and_undated_ones_reported() {
-        let mut undated = input(
-            MedicationKind::Prescription,
-            "612170710",
-            date!(2024 - 06 - 01),
-            28,
-        );
+        let mut undated = rx("612170710", date!(2024 - 06 - 01), 28);
         undated.record.start = None;
-        let mut void = input(
-            MedicationKind::Prescription,
-            "610454085",
-            date!(2024 - 06 - 01),
-            28,
-        );
+        let mut void = rx("610454085", date!(2024 - 06 - 01), 28);
         void.record.status = Some("entered-in-error".into());
         let inputs = [
             undated,
             void,
-            input(
-                MedicationKind::Prescription,
-                "621974701",
-                date!(2024 - 07 - 01),
-                28,
-            ),
-            input(
-                MedicationKind::Prescription,
-                "612320350",
-                date!(2024 - 03 - 01),
-                14,
-            ),
-            input(
-                MedicationKind::Prescription,
-                "612180263",
-                date!(2024 - 06 - 20),
-                28,
-            ),
+            rx("621974701", date!(2024 - 07 - 01), 28),
+            rx("612320350", date!(2024 - 03 - 01), 14),
+            rx("612180263", date!(2024 - 06 - 20), 28),
         ];
         let l = list(&inputs);
         assert_eq!(l.undated, [0]);
@@ -383,19 +365,9 @@ mod tests {
 
     #[test]
     fn an_as_needed_source_makes_the_entry_as_needed_and_the_prescription_describes_it() {
-        let mut claim = input(
-            MedicationKind::Claim,
-            "620098801",
-            date!(2024 - 06 - 10),
-            10,
-        );
+        let mut claim = claim("620098801", date!(2024 - 06 - 10), 10);
         claim.record.route = Some(DrugRoute::AsNeeded);
-        let order = input(
-            MedicationKind::Prescription,
-            "620098801",
-            date!(2024 - 06 - 10),
-            10,
-        );
+        let order = rx("620098801", date!(2024 - 06 - 10), 10);
         let l = list(&[claim, order]);
         assert_eq!(l.entries.len(), 1);
         let e = &l.entries[0];
@@ -408,21 +380,9 @@ mod tests {
     #[test]
     fn extreme_settings_neither_panic_nor_wrap() {
         let inputs = [
-            input(
-                MedicationKind::Prescription,
-                "612170710",
-                date!(2024 - 06 - 10),
-                28,
-            ),
-            input(
-                MedicationKind::Claim,
-                "612170710",
-                date!(2024 - 06 - 10),
-                28,
-            ),
+            rx("612170710", date!(2024 - 06 - 10), 28),
+            claim("612170710", date!(2024 - 06 - 10), 28),
         ];
-        let master = DrugMaster::curated().unwrap();
-        let rules = FindingRules::bundled().unwrap();
         let huge = ListSettings {
             look_back_days: u32::MAX,
             course_gap_days: u32::MAX,
@@ -431,7 +391,7 @@ mod tests {
             as_needed_days: u32::MAX,
             topical_days: u32::MAX,
         };
-        let l = consolidate(&inputs, &master, rules, date!(2024 - 06 - 30), &huge);
+        let l = list_with(&inputs, &huge);
         assert_eq!(l.entries.len(), 1);
         let zero = ListSettings {
             look_back_days: 0,
@@ -441,7 +401,7 @@ mod tests {
             as_needed_days: 0,
             topical_days: 0,
         };
-        let l = consolidate(&inputs, &master, rules, date!(2024 - 06 - 30), &zero);
+        let l = list_with(&inputs, &zero);
         assert_eq!(l.window_start, date!(2024 - 06 - 30));
         assert_eq!(l.entries.len(), 1);
         assert_eq!(
@@ -453,18 +413,8 @@ mod tests {
 
     #[test]
     fn entries_come_in_order_of_start_whatever_the_input_order() {
-        let a = input(
-            MedicationKind::Prescription,
-            "612170710",
-            date!(2024 - 06 - 10),
-            28,
-        );
-        let b = input(
-            MedicationKind::Prescription,
-            "621974701",
-            date!(2024 - 05 - 10),
-            28,
-        );
+        let a = rx("612170710", date!(2024 - 06 - 10), 28);
+        let b = rx("621974701", date!(2024 - 05 - 10), 28);
         let forward = list(&[a.clone(), b.clone()]);
         let backward = list(&[b, a]);
         let keys = |l: &MedicationList| -> Vec<String> {
