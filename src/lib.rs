@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod codec;
 pub mod config;
+pub mod consolidate;
 pub mod convert;
 pub mod demo;
 pub mod domain;

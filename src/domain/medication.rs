@@ -162,6 +162,13 @@ pub struct MedicationRecord {
     pub rp_number: Option<String>,
     /// `active`, `completed`, `stopped`, `cancelled`, `entered-in-error`, ...
     pub status: Option<String>,
+    /// The total amount supplied (FHIR MedicationDispense.quantity,
+    /// MedicationRequest.dispenseRequest.quantity): with `daily_dose`, gives the supply
+    /// days when a dispensing does not state them.
+    pub quantity: Option<Quantity>,
+    /// Further fills a refill prescription (リフィル処方箋) allows after the first (FHIR
+    /// `dispenseRequest.numberOfRepeatsAllowed`); `None` for an ordinary prescription.
+    pub refills: Option<u32>,
 }
 
 impl MedicationRecord {
@@ -186,6 +193,8 @@ impl MedicationRecord {
             order_number: None,
             rp_number: None,
             status: None,
+            quantity: None,
+            refills: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod directory;
 pub mod identifiers;
 pub mod lab;
 pub mod medication;
+pub mod medication_list;
 pub mod member_id;
 pub mod person;
 pub mod provenance;
@@ -28,6 +29,11 @@ pub use identifiers::{InstitutionCode, InsurerNumber};
 pub use lab::{LabResult, LabValue, ReferenceRange};
 pub use medication::{
     DrugCodeSystem, DrugCoding, DrugRoute, MedicationKind, MedicationRecord, Quantity,
+};
+pub use medication_list::{
+    ActiveSpan, Class4, DrugIdentity, DrugKey, Finding, FindingRule, FindingSeverity,
+    FindingSubject, IdentityBasis, ListEntry, MedicationList, RecordSource, RuleSetting,
+    SourcedMedication, SpanBasis, Supply, Yj7, Yj7Route,
 };
 pub use member_id::MemberId;
 pub use person::{CoverageLink, Demographics, LocalPatient, Sex, SubjectRef};

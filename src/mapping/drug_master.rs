@@ -14,14 +14,24 @@
 //! Every lookup that finds nothing is tallied per code system (with the distinct codes,
 //! up to a cap) so an operator can see which codes the masters miss. Drug codes are not
 //! patient data; nothing else is recorded.
+//!
+//! [`DrugMaster::identify`] gives a record's [`DrugIdentity`]: the `yj7` key from the most
+//! specific public coding that maps, else from a local coding through the institution's
+//! own table ([`local_drugs`](super::local_drugs), loaded from the same masters
+//! directory), else the record's own code, marked unmapped. It does not tally: it is
+//! called for every record of every medication list, and the intake paths already tally
+//! the codes they receive.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use super::curated::CuratedTable;
+use super::local_drugs::LocalDrugTables;
 use super::master_files::{self, MasterKind, MasterRow, is_digits, is_yj};
-use crate::domain::{Coding, DrugCodeSystem};
+use crate::domain::{
+    Coding, DrugCodeSystem, DrugIdentity, DrugKey, IdentityBasis, InstitutionCode, Yj7,
+};
 use crate::error::{ErrorCode, Issue, Problem};
 
 /// The curated table compiled into the binary.
@@ -124,6 +134,8 @@ pub struct DrugMaster {
     entries: Vec<DrugEntry>,
     /// One code → entry map per code family, indexed by `Key::slot`.
     index: [HashMap<String, usize>; KEYS],
+    /// Per-institution local drug tables (`local-drugs/` in the masters directory).
+    local: LocalDrugTables,
     unmapped: Mutex<BTreeMap<&'static str, Tally>>,
 }
 
@@ -135,7 +147,8 @@ impl DrugMaster {
         Ok(master)
     }
 
-    /// The curated table plus every master file in `dir` (`y_*.csv`, `*hot*.csv|txt`).
+    /// The curated table plus every master file in `dir` (`y_*.csv`, `*hot*.csv|txt`)
+    /// and the institutions' local drug tables (`local-drugs/<code>.csv`).
     /// Unusable rows are skipped and reported; a directory that cannot be listed or a
     /// file that cannot be read refuses the load (the previous master stays in use).
     pub fn load(dir: &Path) -> Result<(Self, LoadReport), Problem> {
@@ -182,6 +195,13 @@ impl DrugMaster {
                 master.add_row(&row);
             }
         }
+        let (local, local_files) = LocalDrugTables::load(dir, &mut report.issues)?;
+        master.local = local;
+        report.files.extend(
+            local_files
+                .into_iter()
+                .map(|(path, rows)| (path, "local drug table", rows)),
+        );
         report.entries = master.entries.len();
         Ok((master, report))
     }
@@ -333,17 +353,86 @@ impl DrugMaster {
     /// The common key (first 7 characters of YJ / 薬価基準): "same ingredient, same
     /// route". YJ, 薬価基準 and 一般名 codes give it themselves.
     pub fn yj7(&self, coding: &Coding) -> Option<String> {
+        self.key(coding, DrugCodeSystem::of(coding), true)
+            .map(|k| k.as_str().to_owned())
+    }
+
+    /// The key of one coding of family `system`; a master miss is tallied when `tally`.
+    fn key(&self, coding: &Coding, system: DrugCodeSystem, tally: bool) -> Option<Yj7> {
         let code = coding.code.trim();
-        match DrugCodeSystem::of(coding) {
+        if matches!(
+            system,
             DrugCodeSystem::Yj | DrugCodeSystem::DrugPriceList | DrugCodeSystem::GenericName
-                if is_yj(code) =>
-            {
-                code.get(..7).map(str::to_owned)
+        ) && is_yj(code)
+        {
+            return Yj7::of_code(code);
+        }
+        let entry = if tally {
+            self.lookup(coding)
+        } else {
+            self.find(coding)
+        };
+        entry.and_then(DrugEntry::yj7).and_then(Yj7::of_code)
+    }
+
+    /// Which drug a record's codings name. Public codings are tried from the most
+    /// specific family (YJ, 薬価基準, 一般名, HOT13, HOT9, HOT7, receipt code); then local
+    /// codings through `institution`'s local table. A drug nothing maps keeps its own
+    /// code as key (a public coding before a local one), or its name when it has no code.
+    pub fn identify(
+        &self,
+        codings: &[Coding],
+        institution: Option<&InstitutionCode>,
+        name: Option<&str>,
+    ) -> DrugIdentity {
+        let families: Vec<(DrugCodeSystem, &Coding)> =
+            codings.iter().map(|c| (DrugCodeSystem::of(c), c)).collect();
+        let mut public: Vec<&(DrugCodeSystem, &Coding)> = families
+            .iter()
+            .filter(|(s, _)| *s != DrugCodeSystem::Local)
+            .collect();
+        public.sort_by_key(|(s, _)| specificity(*s));
+        for (system, coding) in &public {
+            if let Some(key) = self.key(coding, *system, false) {
+                return DrugIdentity {
+                    key: DrugKey::Yj7(key),
+                    basis: IdentityBasis::Coded(*system),
+                };
             }
-            _ => self
-                .lookup(coding)
-                .and_then(DrugEntry::yj7)
-                .map(str::to_owned),
+        }
+        let mut via_table: Option<&Coding> = None;
+        if let Some(institution) = institution {
+            for (_, coding) in families.iter().filter(|(s, _)| *s == DrugCodeSystem::Local) {
+                let Some(target) = self.local.lookup(institution, coding) else {
+                    continue;
+                };
+                if let Some(key) = self.key(target, DrugCodeSystem::of(target), false) {
+                    return DrugIdentity {
+                        key: DrugKey::Yj7(key),
+                        basis: IdentityBasis::LocalTable(institution.clone()),
+                    };
+                }
+                via_table = via_table.or(Some(target));
+            }
+        }
+        if let (Some(target), Some(institution)) = (via_table, institution) {
+            return DrugIdentity {
+                key: code_key(target),
+                basis: IdentityBasis::LocalTable(institution.clone()),
+            };
+        }
+        let own = public
+            .first()
+            .map(|(_, c)| *c)
+            .or_else(|| codings.iter().find(|c| !c.code.trim().is_empty()));
+        let key = match (own, name.map(str::trim).filter(|n| !n.is_empty())) {
+            (Some(coding), _) => code_key(coding),
+            (None, Some(name)) => DrugKey::Name(name.to_owned()),
+            (None, None) => DrugKey::Name(String::new()),
+        };
+        DrugIdentity {
+            key,
+            basis: IdentityBasis::Unmapped,
         }
     }
 
@@ -391,6 +480,28 @@ impl DrugMaster {
                 })
                 .collect(),
         }
+    }
+}
+
+/// Order in which a record's public codings are tried (most specific first).
+fn specificity(system: DrugCodeSystem) -> u8 {
+    match system {
+        DrugCodeSystem::Yj => 0,
+        DrugCodeSystem::DrugPriceList => 1,
+        DrugCodeSystem::GenericName => 2,
+        DrugCodeSystem::Hot13 => 3,
+        DrugCodeSystem::Hot9 => 4,
+        DrugCodeSystem::Hot7 => 5,
+        DrugCodeSystem::ReceiptDrug => 6,
+        DrugCodeSystem::Local => 7,
+    }
+}
+
+/// The exact-code key of a coding no table maps.
+fn code_key(coding: &Coding) -> DrugKey {
+    DrugKey::Code {
+        system: coding.system.clone(),
+        code: coding.code.trim().to_owned(),
     }
 }
 
@@ -490,6 +601,83 @@ mod tests {
             m.unit(&coding(KnownSystem::ReceiptDrug, "620098801")),
             Some("錠")
         );
+    }
+
+    #[test]
+    fn identify_prefers_public_codes_then_the_institution_table_then_the_own_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("local-drugs");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(
+            folder.join("1319999999.csv"),
+            "# source: t\n# version: 1\n# licence: t\nlocal_system,local_code,target_system,target_code,name\n,L1,receipt,620098801,\n,L2,hot9,199999901,\n",
+        )
+        .unwrap();
+        let (m, report) = DrugMaster::load(dir.path()).unwrap();
+        assert!(
+            report
+                .files
+                .iter()
+                .any(|f| f.1 == "local drug table" && f.2 == 2)
+        );
+        let clinic = InstitutionCode::parse("1319999999").unwrap();
+        let other = InstitutionCode::parse("1311111111").unwrap();
+        let local = |code: &str| Coding::new("urn:kakari:local:1319999999:99LOC", code, None);
+
+        // A YJ code carries its key; it wins over a HOT9 of another product.
+        let both = [
+            coding(KnownSystem::Hot9, "103835401"),
+            coding(KnownSystem::Yj, "2171022F2025"),
+        ];
+        let id = m.identify(&both, None, None);
+        assert_eq!(id.key, DrugKey::Yj7(Yj7::of_code("2171022").unwrap()));
+        assert_eq!(id.basis, IdentityBasis::Coded(DrugCodeSystem::Yj));
+
+        // A local code maps through its own institution's table only.
+        let id = m.identify(&[local("L1")], Some(&clinic), None);
+        assert_eq!(
+            id.key.yj7().map(|k| k.to_string()).as_deref(),
+            Some("1149019")
+        );
+        assert_eq!(id.basis, IdentityBasis::LocalTable(clinic.clone()));
+        let id = m.identify(&[local("L1")], Some(&other), None);
+        assert_eq!(id.basis, IdentityBasis::Unmapped);
+        assert_eq!(
+            id.key,
+            DrugKey::Code {
+                system: "urn:kakari:local:1319999999:99LOC".into(),
+                code: "L1".into()
+            }
+        );
+
+        // A table target the masters do not know: compared by that public code.
+        let id = m.identify(&[local("L2")], Some(&clinic), None);
+        assert!(!id.is_mapped());
+        assert_eq!(
+            id.key,
+            DrugKey::Code {
+                system: KnownSystem::Hot9.uri().into(),
+                code: "199999901".into()
+            }
+        );
+
+        // Unmapped: a public code before a local one; no code at all: the name.
+        let id = m.identify(
+            &[local("X"), coding(KnownSystem::Hot9, "199999902")],
+            Some(&clinic),
+            None,
+        );
+        assert_eq!(
+            id.key,
+            DrugKey::Code {
+                system: KnownSystem::Hot9.uri().into(),
+                code: "199999902".into()
+            }
+        );
+        let id = m.identify(&[], None, Some(" 院内製剤 "));
+        assert_eq!(id.key, DrugKey::Name("院内製剤".into()));
+        // Identification does not tally misses.
+        assert!(m.unmapped().systems.is_empty());
     }
 
     #[test]

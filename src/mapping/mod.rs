@@ -1,5 +1,6 @@
 //! Code tables and masters, as data: what a code means and which codes denote the same
-//! thing (drugs, 特定健診 items, units, thresholds).
+//! thing (drugs, institutions' local drug codes, 特定健診 items, units, thresholds), and the
+//! medication-list rules (`finding_rules`).
 //!
 //! Small curated tables ship in `mappings/` (UTF-8 CSV starting with `# source:`,
 //! `# version:` and `# licence:` lines, then a header row) so tests and demos work out of
@@ -11,8 +12,12 @@ pub mod checkup_items;
 pub mod csv_table;
 pub mod curated;
 pub mod drug_master;
+pub mod finding_rules;
+pub mod local_drugs;
 pub mod master_files;
 pub mod thresholds;
 pub mod unit_conversions;
 
 pub use drug_master::{DrugEntry, DrugMaster, DrugMasterHandle, LoadReport, UnmappedReport};
+pub use finding_rules::FindingRules;
+pub use local_drugs::LocalDrugTables;

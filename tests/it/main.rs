@@ -16,6 +16,7 @@ mod intake_keys;
 mod jp_core_examples;
 mod mappings;
 mod masters;
+mod medication_list;
 mod outage;
 mod person;
 mod robustness;
