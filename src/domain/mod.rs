@@ -29,6 +29,9 @@ pub use medication::{
     DrugCodeSystem, DrugCoding, DrugRoute, MedicationKind, MedicationRecord, Quantity,
 };
 pub use member_id::MemberId;
-pub use person::{CoverageLink, Demographics, LocalPatient, Sex, SubjectRef};
+pub use person::{
+    CoverageLink, Demographics, LocalPatient, NameRepresentation, PatientIdentifier, PersonName,
+    Sex, SubjectRef,
+};
 pub use provenance::{Provenance, SourceFormat};
 pub use record::ClinicalRecord;

@@ -66,6 +66,7 @@ impl<'a> Message<'a> {
     /// refuses it.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Rejected> {
         let decoded = charset::decode(bytes);
+        let bom = decoded.bom;
         let (ambiguous, mut invalid, mut detected) =
             (decoded.ambiguous, decoded.invalid, decoded.detected);
         let mut message = Self::index(decoded.text, detected)?;
@@ -77,6 +78,9 @@ impl<'a> Message<'a> {
             message = Self::index(redecoded.text, detected)?;
         }
         let mut issues = Vec::new();
+        if bom {
+            issues.push(byte_order_mark_warning());
+        }
         message.reply_charset = charset::reconcile(detected, invalid, declared, &mut issues);
         issues.append(&mut message.issues);
         message.issues = issues;
@@ -199,6 +203,21 @@ impl<'a> Message<'a> {
                     1
                 }
             };
+            // A segment with nothing after its name but field separators carries no
+            // data: it is counted (so later locations stay the sender's) and skipped.
+            let blank = name != SegmentName::UNREADABLE
+                && name != "MSH"
+                && raw
+                    .get(3..)
+                    .is_some_and(|rest| rest.iter().all(|&b| b == field || b == b' '));
+            if blank {
+                issues.push(Issue::warning(
+                    ErrorCode::Hl7SegmentIgnored,
+                    Location::segment(name, occurrence).to_string(),
+                    "segment carries no data (only its name and empty fields); ignored",
+                ));
+                return true;
+            }
             segments.push(SegmentSpan {
                 name,
                 occurrence,
@@ -400,6 +419,16 @@ impl<'a> Message<'a> {
     pub fn control_id(&self) -> Cow<'_, str> {
         self.msh().field(10).text()
     }
+}
+
+/// The warning for a UTF-8 byte-order mark before a message (or its batch header): HL7
+/// text has none, Windows tools often write one; it is unambiguous, so it is dropped.
+pub fn byte_order_mark_warning() -> Issue {
+    Issue::warning(
+        ErrorCode::Hl7ByteOrderMark,
+        "byte 0",
+        "a UTF-8 byte-order mark precedes the message; ignored",
+    )
 }
 
 /// One segment of a message.
