@@ -52,6 +52,7 @@ pub fn split(bytes: &[u8]) -> Batch<'_> {
     let mut current_bom = false;
     for end in ends {
         let mut line = bytes.get(line_start..end).unwrap_or_default();
+        let line_begin = line_start;
         let mut start = line_start;
         line_start = end + 1;
         // A byte-order mark before a header (start of the body, or of each concatenated
@@ -69,7 +70,7 @@ pub fn split(bytes: &[u8]) -> Batch<'_> {
         match tag {
             b"MSH" if has_separator => {
                 if let Some(from) = current.take() {
-                    messages.push((from, start, current_bom));
+                    messages.push((from, line_begin, current_bom));
                 }
                 if messages.len() >= MAX_MESSAGES {
                     batch.issues.push(Issue::error(
@@ -86,7 +87,7 @@ pub fn split(bytes: &[u8]) -> Batch<'_> {
             }
             b"FHS" | b"BHS" | b"BTS" | b"FTS" if has_separator || line.len() == 3 => {
                 if let Some(from) = current.take() {
-                    messages.push((from, start, current_bom));
+                    messages.push((from, line_begin, current_bom));
                 }
                 batch.envelope = true;
                 if tag == b"BTS" || tag == b"FTS" {
