@@ -1138,24 +1138,25 @@ fn person_names_are_split_per_repetition_with_representation_and_type() {
     let mapped = map(text.as_bytes());
     assert!(!mapped.has_errors(), "{:?}", mapped.issues);
     let demographics = &mapped.patient.as_ref().unwrap().demographics;
-    let names: Vec<(Option<&str>, Option<&str>, Option<&str>, Option<&str>)> = demographics
+    let names: Vec<String> = demographics
         .names
         .iter()
         .map(|n| {
-            (
-                n.family.as_deref(),
-                n.given.as_deref(),
-                n.representation.map(|r| r.iso21090()),
-                n.name_type.as_deref(),
+            format!(
+                "{}|{}|{}|{}",
+                optional(n.family.as_deref()),
+                optional(n.given.as_deref()),
+                optional(n.representation.map(|r| r.iso21090())),
+                optional(n.name_type.as_deref()),
             )
         })
         .collect();
     assert_eq!(
         names,
         [
-            (Some("山&本"), Some("一^郎"), Some("IDE"), Some("L")),
-            (Some("ヤマモト"), Some("イチロウ"), Some("SYL"), Some("L")),
-            (Some("YAMAMOTO"), Some("ICHIRO"), Some("ABC"), Some("D")),
+            "山&本|一^郎|IDE|L",
+            "ヤマモト|イチロウ|SYL|L",
+            "YAMAMOTO|ICHIRO|ABC|D"
         ]
     );
     assert_eq!(demographics.name.as_deref(), Some("山&本 一^郎"));
