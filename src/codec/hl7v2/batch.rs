@@ -196,6 +196,25 @@ mod tests {
     }
 
     #[test]
+    fn byte_order_marks_before_headers_are_dropped_and_remembered() {
+        let body =
+            b"\xEF\xBB\xBFFHS|^~\\&\rMSH|^~\\&|1\rPID|1\r\xEF\xBB\xBFMSH|^~\\&|2\rMSH|^~\\&|3\r";
+        let batch = split(body);
+        assert!(batch.issues.is_empty(), "{:?}", batch.issues);
+        let found: Vec<(&[u8], bool)> = batch.messages.iter().map(|m| (m.bytes, m.bom)).collect();
+        assert_eq!(
+            found,
+            [
+                (b"MSH|^~\\&|1\rPID|1".as_slice(), true),
+                (b"MSH|^~\\&|2".as_slice(), true),
+                (b"MSH|^~\\&|3".as_slice(), false),
+            ]
+        );
+        assert_eq!(batch.messages[1].offset, 32);
+        assert_eq!(&body[32..35], b"MSH");
+    }
+
+    #[test]
     fn segments_before_any_header_are_reported() {
         let batch = split(b"PID|1\rMSH|^~\\&|1\r");
         assert_eq!(batch.messages.len(), 1);

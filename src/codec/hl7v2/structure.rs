@@ -223,6 +223,27 @@ fn shortest_completion(grammar: &Grammar, state: StateID) -> Vec<[u8; 3]> {
     Vec::new()
 }
 
+/// The most warnings about single segments one message gets; past it, one more says how
+/// many were not listed (a message of 100,000 stray segments must not make a reply of
+/// 100,000 ERR segments).
+pub const MAX_SEGMENT_WARNINGS: usize = 100;
+
+fn limit_reports(issues: &mut Vec<Issue>) {
+    if issues.len() <= MAX_SEGMENT_WARNINGS {
+        return;
+    }
+    let rest = issues.split_off(MAX_SEGMENT_WARNINGS);
+    let location = rest.first().map(|i| i.location.clone()).unwrap_or_default();
+    issues.push(Issue::warning(
+        ErrorCode::Hl7SegmentIgnored,
+        location,
+        format!(
+            "{} more segments were not expected here or are not part of the structure; ignored, not listed",
+            rest.len()
+        ),
+    ));
+}
+
 /// Checks the segment order of `message` against the grammar of its type (see the
 /// module documentation for what is a warning and what an error). Returns no issue for
 /// types without a grammar.
@@ -270,6 +291,7 @@ pub fn check(message: &Message<'_>) -> Vec<Issue> {
         state = next;
         last = Some(segment.location());
     }
+    limit_reports(&mut issues);
     if accepts(dfa, state) {
         return issues;
     }
@@ -376,6 +398,22 @@ mod tests {
         let v28 = "MSH|^~\\&|A|B|||||ORU^R01^ORU_R01|1|P|2.8\rPID|1||7\rPRT|1\rARV|1\rPV1|1\rORC|RE\rOBR|1\rOBX|1|NM\rPRT|1\rSPM|1\r";
         let codes: Vec<ErrorCode> = issues(v28).into_iter().map(|(_, c, _)| c).collect();
         assert_eq!(codes, [ErrorCode::Hl7SegmentIgnored; 3]);
+    }
+
+    #[test]
+    fn a_flood_of_stray_segments_gives_a_bounded_report() {
+        let text = format!(
+            "{HEAD}PID|1\rORC|NW\rRXE||1\rRXR|PO\r{}",
+            "PRT|1\r".repeat(5000)
+        );
+        let found = issues(&text);
+        assert_eq!(found.len(), MAX_SEGMENT_WARNINGS + 1);
+        assert!(
+            found
+                .iter()
+                .all(|(_, code, error)| *code == ErrorCode::Hl7SegmentIgnored && !error)
+        );
+        assert_eq!(found[MAX_SEGMENT_WARNINGS].0, "PRT[101]");
     }
 
     #[test]
