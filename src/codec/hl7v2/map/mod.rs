@@ -19,6 +19,7 @@
 
 mod allergy;
 mod condition;
+mod dosage;
 mod lab;
 mod medication;
 mod patient;
