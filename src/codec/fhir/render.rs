@@ -357,6 +357,22 @@ fn pick<'a>(status: Option<&'a str>, allowed: &[&str], default: &'a str) -> &'a 
     status.filter(|s| allowed.contains(s)).unwrap_or(default)
 }
 
+/// The HL7 table 0162 code (and Japanese display) that stands for a route class.
+fn route_0162(route: DrugRoute) -> Option<(&'static str, &'static str)> {
+    Some(match route {
+        DrugRoute::Oral => ("PO", "口"),
+        DrugRoute::Topical => ("TP", "外用"),
+        DrugRoute::Rectal => ("PR", "直腸"),
+        DrugRoute::Vaginal => ("VG", "膣"),
+        DrugRoute::Inhalation => ("IH", "吸入"),
+        DrugRoute::Ophthalmic => ("OP", "眼"),
+        DrugRoute::Otic => ("OT", "耳"),
+        DrugRoute::Nasal => ("NS", "鼻"),
+        DrugRoute::Transdermal => ("TD", "経皮"),
+        DrugRoute::Injection | DrugRoute::AsNeeded | DrugRoute::Other => return None,
+    })
+}
+
 /// The dosage (JP_MedicationDosage) of a record; `None` when the record says nothing of it.
 fn dosage(m: &MedicationRecord) -> Option<Value> {
     let mut d = Map::new();
@@ -385,26 +401,20 @@ fn dosage(m: &MedicationRecord) -> Option<Value> {
             json!({"code": concept(std::slice::from_ref(u), None)}),
         );
     }
-    match m.route {
-        Some(DrugRoute::AsNeeded) => {
-            d.insert("asNeededBoolean".into(), json!(true));
-        }
-        Some(DrugRoute::Oral) => {
-            d.insert(
-                "route".into(),
-                json!({"coding": [coding("http://terminology.hl7.org/CodeSystem/v2-0162", "PO", Some("口"))]}),
-            );
-        }
-        Some(DrugRoute::Topical) => {
-            d.insert(
-                "route".into(),
-                json!({"coding": [coding("http://terminology.hl7.org/CodeSystem/v2-0162", "TP", Some("外用"))]}),
-            );
-        }
-        Some(DrugRoute::Injection) => {
-            d.insert("route".into(), json!({"text": "注射"}));
-        }
-        Some(DrugRoute::Other) | None => {}
+    if m.route == Some(DrugRoute::AsNeeded) {
+        d.insert("asNeededBoolean".into(), json!(true));
+    }
+    // The route as the source coded it; else the HL7 table 0162 code of its class.
+    let route = match (&m.route_coding, m.route.and_then(route_0162)) {
+        (Some(c), _) => Some(json!({"coding": [coding(&c.system, &c.code, c.display.as_deref())]})),
+        (None, Some((code, display))) => Some(
+            json!({"coding": [coding("http://terminology.hl7.org/CodeSystem/v2-0162", code, Some(display))]}),
+        ),
+        (None, None) if m.route == Some(DrugRoute::Injection) => Some(json!({"text": "注射"})),
+        (None, None) => None,
+    };
+    if let Some(route) = route {
+        d.insert("route".into(), route);
     }
     let mut dose_and_rate = Map::new();
     if let Some(q) = &m.dose {
