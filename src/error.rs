@@ -143,6 +143,7 @@ catalogue! {
     Ssmix2MessageType = ("ssmix2.message_type", 422, "MSH-9 is not a message type of the file's data type"),
     Ssmix2CareDate = ("ssmix2.care_date", 422, "date folder differs from the message's care date field"),
     Ssmix2Invalidated = ("ssmix2.invalidated", 409, "file is invalidated (flag 0); a later file supersedes it"),
+    DerivedReadOnly = ("fhir.derived_read_only", 409, "the resource was written from another format's input and is read-only through FHIR"),
     // Registrations and consent (the person decides).
     RegistrationNotPending = ("registration.not_pending", 409, "the registration is not waiting for the person's decision"),
     ConsentInsurerGrant = ("consent.insurer_grant", 403, "an insurer records a consent withdrawal it received, never a grant"),

@@ -213,6 +213,8 @@ pub struct MedicationRecord {
     /// Order number and RP (剤) group, to group lines of one prescription.
     pub order_number: Option<String>,
     pub rp_number: Option<String>,
+    /// The drug's place within its RP (剤内の薬剤番号: 1, 2, …).
+    pub rp_sequence: Option<u32>,
     /// `active`, `completed`, `stopped`, `cancelled`, `entered-in-error`, ...
     pub status: Option<String>,
     /// The total amount supplied (調剤量: HL7 RXE-10 with RXE-11, FHIR
@@ -259,6 +261,7 @@ impl MedicationRecord {
             prescribing_facility: None,
             order_number: None,
             rp_number: None,
+            rp_sequence: None,
             status: None,
             quantity: None,
             refills: None,

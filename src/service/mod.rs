@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod clients;
 pub mod consent;
+pub mod derived;
 pub mod directory;
 pub mod fhir;
 pub mod health;

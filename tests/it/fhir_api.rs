@@ -81,10 +81,18 @@ async fn metadata_lists_what_is_supported(db: TestDb) {
         .iter()
         .map(|r| r["type"].as_str().unwrap())
         .collect();
-    // 14 stored types (Encounter, Specimen and document/collection Bundles since issue 9)
-    // and the registry's 3 derived, read-only ones.
-    assert_eq!(types.len(), 17);
-    for stored in ["MedicationDispense", "Encounter", "Specimen", "Bundle"] {
+    // 16 stored types (Encounter, Specimen and document/collection Bundles since issue 9;
+    // MedicationAdministration and Provenance since issue 8) and the registry's 3
+    // derived, read-only ones.
+    assert_eq!(types.len(), 19);
+    for stored in [
+        "MedicationDispense",
+        "Encounter",
+        "Specimen",
+        "Bundle",
+        "MedicationAdministration",
+        "Provenance",
+    ] {
         assert!(types.contains(&stored), "{stored}");
     }
     for derived in ["EpisodeOfCare", "Consent", "HealthcareService"] {

@@ -19,6 +19,7 @@ mod masters;
 mod medication_list;
 mod outage;
 mod person;
+mod records_as_fhir;
 mod robustness;
 mod schemas;
 mod store_contract;

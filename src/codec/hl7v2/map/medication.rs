@@ -103,6 +103,33 @@ pub(super) fn orders(
     if let Some(done) = group.take() {
         prescriptions(context, &order, done, records, issues);
     }
+    number_within_rp(records);
+}
+
+/// Numbers the drugs of each RP in message order (JP Core's order-in-RP identifier): the
+/// n-th record with the same order and RP numbers is number n.
+fn number_within_rp(records: &mut [MappedRecord]) {
+    let mut seen: Vec<(Option<String>, Option<String>, u32)> = Vec::new();
+    for mapped in records {
+        let ClinicalRecord::Medication(m) = &mut mapped.record else {
+            continue;
+        };
+        if m.rp_number.is_none() {
+            continue;
+        }
+        let key = (m.order_number.clone(), m.rp_number.clone());
+        let n = match seen.iter_mut().find(|(o, r, _)| (o, r) == (&key.0, &key.1)) {
+            Some(entry) => {
+                entry.2 += 1;
+                entry.2
+            }
+            None => {
+                seen.push((key.0, key.1, 1));
+                1
+            }
+        };
+        m.rp_sequence = Some(n);
+    }
 }
 
 fn prescriptions(
