@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::consolidate::ListSettings;
 use crate::domain::registration::{Confirmation, FirstRegistration, RegistrationPolicy};
 
 /// How log lines are written.
@@ -101,6 +102,9 @@ pub struct Config {
     pub registration_first: RegistrationFirst,
     /// Days a pending registration waits for the person before it lapses.
     pub registration_pending_days: u32,
+    /// The medication list's window and tolerances (`[medication_list]` in the file;
+    /// `KAKARI_MEDICATION_LIST__LOOK_BACK_DAYS=60` in the environment).
+    pub medication_list: ListSettings,
 }
 
 impl Default for Config {
@@ -133,6 +137,7 @@ impl Default for Config {
             registration_confirmation: RegistrationConfirmation::PersonOrEvidence,
             registration_first: RegistrationFirst::Immediate,
             registration_pending_days: 30,
+            medication_list: ListSettings::default(),
         }
     }
 }
@@ -155,7 +160,7 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("KAKARI_").ignore(&["config"]));
+        figment = figment.merge(Env::prefixed("KAKARI_").split("__").ignore(&["config"]));
         let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
         config.validate()?;
         Ok(config)
@@ -204,6 +209,11 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes must be at least 1024".into()));
+        }
+        if self.medication_list.look_back_days == 0 {
+            return Err(ConfigError(
+                "medication_list.look_back_days must be at least 1".into(),
+            ));
         }
         if self.registration_pending_days == 0 {
             return Err(ConfigError(

@@ -11,6 +11,7 @@ pub mod health;
 pub mod hl7;
 pub mod insurer;
 pub mod masters;
+pub mod medication_page;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;

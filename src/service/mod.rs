@@ -16,6 +16,7 @@ pub mod insurer;
 pub mod intake;
 pub mod lab_pull;
 pub mod masters;
+pub mod medication_list;
 pub mod messages;
 pub mod notifications;
 pub mod person;

@@ -17,6 +17,7 @@ mod jp_core_examples;
 mod mappings;
 mod masters;
 mod medication_list;
+mod medication_list_http;
 mod outage;
 mod person;
 mod records_as_fhir;

@@ -36,7 +36,7 @@ const UCUM: &str = "http://unitsofmeasure.org";
 /// The tag system kakari marks the source kind of a medication record with.
 pub const MEDICATION_KIND_TAG: &str = "urn:kakari:medication-kind";
 
-fn number(d: &Decimal) -> Value {
+pub(crate) fn number(d: &Decimal) -> Value {
     // With serde_json's arbitrary precision a Number keeps the literal.
     serde_json::from_str::<Number>(d.as_str()).map_or(Value::Null, Value::Number)
 }
