@@ -25,43 +25,27 @@ mod scratch;
 
 const FACILITY: &str = "1311234567";
 
+/// Command line.
+#[derive(clap::Parser)]
 struct Args {
+    /// `http` or `mllp`.
+    #[arg(long, default_value = "http")]
     via: String,
+    /// `sqlite` or `postgres`.
+    #[arg(long, default_value = "sqlite")]
     db: String,
+    /// The PostgreSQL server a scratch schema is made in.
+    #[arg(long, default_value = scratch::DEFAULT_PG_URL)]
     pg_url: String,
+    /// Messages to send.
+    #[arg(long, default_value_t = 100_000, value_parser = scratch::count_usize)]
     messages: usize,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 8, value_parser = scratch::count_usize)]
     connections: usize,
+    /// The kakari binary to start.
+    #[arg(long, default_value_os_t = scratch::default_binary())]
     binary: PathBuf,
-}
-
-fn parse_args() -> Args {
-    let mut args = Args {
-        via: "http".into(),
-        db: "sqlite".into(),
-        pg_url: scratch::DEFAULT_PG_URL.into(),
-        messages: 100_000,
-        connections: 8,
-        binary: scratch::default_binary(),
-    };
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < raw.len() {
-        let value = raw.get(i + 1).cloned().unwrap_or_default();
-        match raw[i].as_str() {
-            "--via" => args.via = value,
-            "--db" => args.db = value,
-            "--pg-url" => args.pg_url = value,
-            "--messages" => args.messages = value.parse().expect("--messages N"),
-            "--connections" => args.connections = value.parse().expect("--connections N"),
-            "--binary" => args.binary = PathBuf::from(value),
-            other => {
-                eprintln!("unknown argument {other}");
-                std::process::exit(2);
-            }
-        }
-        i += 2;
-    }
-    args
 }
 
 /// Message `i`: alternately a prescription and a lab report, for one of 10,000 patients.
@@ -243,7 +227,7 @@ fn via_mllp(args: &Args, server: &scratch::Server) -> (f64, String) {
 }
 
 fn main() {
-    let args = parse_args();
+    let args = <Args as clap::Parser>::parse();
     let peer_rate = peer(args.messages.min(20_000));
     let (db, server) = start_server(&args);
     let (rate, detail) = match args.via.as_str() {

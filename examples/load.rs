@@ -19,47 +19,31 @@ mod fhir_data;
 #[path = "support/scratch.rs"]
 mod scratch;
 
+/// Command line.
+#[derive(clap::Parser)]
 struct Args {
+    /// `sqlite` or `postgres`.
+    #[arg(long, default_value = "sqlite")]
     db: String,
+    /// The PostgreSQL server a scratch schema is made in.
+    #[arg(long, default_value = scratch::DEFAULT_PG_URL)]
     pg_url: String,
+    /// How long to run.
+    #[arg(long, default_value_t = 20)]
     seconds: u64,
+    /// Concurrent requests.
+    #[arg(long, default_value_t = 8, value_parser = scratch::count_usize)]
     concurrency: usize,
+    /// Patients per transaction.
+    #[arg(long, default_value_t = 10, value_parser = scratch::count_usize)]
     patients: usize,
+    /// Server workers.
+    #[arg(long, default_value_t = 2, value_parser = scratch::count_usize)]
     workers: usize,
 }
 
-fn parse_args() -> Args {
-    let mut args = Args {
-        db: "sqlite".into(),
-        pg_url: scratch::DEFAULT_PG_URL.into(),
-        seconds: 20,
-        concurrency: 8,
-        patients: 10,
-        workers: 2,
-    };
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < raw.len() {
-        let value = raw.get(i + 1).cloned().unwrap_or_default();
-        match raw[i].as_str() {
-            "--db" => args.db = value,
-            "--pg-url" => args.pg_url = value,
-            "--seconds" => args.seconds = value.parse().unwrap_or(20),
-            "--concurrency" => args.concurrency = value.parse().unwrap_or(8),
-            "--patients" => args.patients = value.parse().unwrap_or(10),
-            "--workers" => args.workers = value.parse().unwrap_or(2),
-            other => {
-                eprintln!("unknown argument {other}");
-                std::process::exit(2);
-            }
-        }
-        i += 2;
-    }
-    args
-}
-
 fn main() {
-    let args = parse_args();
+    let args = <Args as clap::Parser>::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = scratch::ScratchDb::create(&args.db, &args.pg_url, "load");
     let config = kakari::config::Config {

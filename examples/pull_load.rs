@@ -18,57 +18,36 @@ use std::time::{Duration, Instant};
 #[path = "support/scratch.rs"]
 mod scratch;
 
+/// Command line.
+#[derive(clap::Parser)]
 struct Args {
+    /// `sqlite` or `postgres`.
+    #[arg(long, default_value = "sqlite")]
     db: String,
+    /// The PostgreSQL server a scratch schema is made in.
+    #[arg(long, default_value = scratch::DEFAULT_PG_URL)]
     pg_url: String,
+    /// Lab results in the database.
+    #[arg(long, default_value_t = 10_000_000, value_parser = scratch::count)]
     results: i64,
+    /// Persons they belong to.
+    #[arg(long, default_value_t = 500_000, value_parser = scratch::count)]
     persons: i64,
+    /// Insurers.
+    #[arg(long, default_value_t = 20, value_parser = scratch::count)]
     insurers: i64,
+    /// Pages pulled.
+    #[arg(long, default_value_t = 200, value_parser = scratch::count_usize)]
     pages: usize,
+    /// Rows per page.
+    #[arg(long, default_value_t = 1000, value_parser = scratch::count_usize)]
     limit: usize,
+    /// The kakari binary to start.
+    #[arg(long, default_value_os_t = scratch::default_binary())]
     binary: PathBuf,
+    /// Keep the scratch database afterwards.
+    #[arg(long)]
     keep: bool,
-}
-
-fn parse_args() -> Args {
-    let mut args = Args {
-        db: "sqlite".into(),
-        pg_url: scratch::DEFAULT_PG_URL.into(),
-        results: 10_000_000,
-        persons: 500_000,
-        insurers: 20,
-        pages: 200,
-        limit: 1000,
-        binary: scratch::default_binary(),
-        keep: false,
-    };
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == "--keep" {
-            args.keep = true;
-            i += 1;
-            continue;
-        }
-        let value = raw.get(i + 1).cloned().unwrap_or_default();
-        let number = || value.replace('_', "").parse::<i64>().expect("a number");
-        match raw[i].as_str() {
-            "--db" => args.db = value.clone(),
-            "--pg-url" => args.pg_url = value.clone(),
-            "--results" => args.results = number(),
-            "--persons" => args.persons = number(),
-            "--insurers" => args.insurers = number(),
-            "--pages" => args.pages = number() as usize,
-            "--limit" => args.limit = number() as usize,
-            "--binary" => args.binary = PathBuf::from(&value),
-            other => {
-                eprintln!("unknown argument {other}");
-                std::process::exit(2);
-            }
-        }
-        i += 2;
-    }
-    args
 }
 
 /// The insurer whose pull is measured (insurer 0 of K).
@@ -296,7 +275,7 @@ fn summary(label: &str, mut latencies: Vec<Duration>) -> (f64, f64) {
 }
 
 fn main() {
-    let args = parse_args();
+    let args = <Args as clap::Parser>::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut db = scratch::ScratchDb::create(&args.db, &args.pg_url, "pull_load");
     db.keep = args.keep;

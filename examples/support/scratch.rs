@@ -101,6 +101,20 @@ impl Drop for ScratchDb {
     }
 }
 
+/// A count on the command line; `10_000_000` reads as 10000000.
+pub fn count(text: &str) -> Result<i64, String> {
+    text.replace('_', "")
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| format!("{text} is not a count"))
+}
+
+/// [`count`] as a `usize`.
+pub fn count_usize(text: &str) -> Result<usize, String> {
+    count(text).map(|n| n as usize)
+}
+
 /// The release binary next to this package (or `--binary PATH`).
 pub fn default_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/kakari")

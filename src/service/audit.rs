@@ -2,9 +2,11 @@
 //! cursor over the chain's sequence numbers, as kakari's JSON page or as FHIR
 //! `AuditEvent`s.
 //!
-//! Persons appear by an opaque reference (`person-<n>`, the same as in the insurer feed),
-//! never by member id: an administrator who knows a member id can filter by it
-//! (`person=`), but the trail itself does not hand member ids out.
+//! Persons appear by an opaque reference (`person-<n>`), never by member id, and an
+//! administrator cannot look a member id up: `person=` takes a reference read from the
+//! trail. Administrators never read registrations or consent decisions (docs/access.md),
+//! so rows about them, and about a person's own requests, are listed without the person
+//! and without detail, and a `person=` listing leaves them out.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,11 +17,10 @@ use time::format_description::well_known::Rfc3339;
 use crate::app::AppState;
 use crate::auth::access;
 use crate::codec::fhir::audit_event::{self, AuditFacts};
-use crate::domain::MemberId;
 use crate::domain::datetime::{format_instant_millis, now_millis};
 use crate::error::{ErrorCode, Problem};
 use crate::service::Ctx;
-use crate::store::audit::{AuditFilter, AuditRow};
+use crate::store::audit::{AuditEntry, AuditFilter, AuditRow};
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
@@ -36,7 +37,7 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// FHIR resource type (or kakari's own: `Registration`, `Client`, …).
     pub resource_type: Option<String>,
-    /// Insurance member id of the person whose data it was.
+    /// Opaque reference of the person whose data it was (`person-<n>`, as listed).
     pub person: Option<String>,
     /// `success`, `denied` or `failed`.
     pub outcome: Option<String>,
@@ -160,20 +161,11 @@ pub async fn list(app: &AppState, ctx: &Ctx, q: AuditQuery) -> Result<AuditListi
         .as_deref()
         .map(|u| instant(u, "until"))
         .transpose()?;
-    let member = q
-        .person
-        .as_deref()
-        .map(MemberId::parse)
-        .transpose()
-        .map_err(|_| {
-            bad(
-                "person",
-                "person must be an insurance member id (保険者番号:記号:番号:枝番)",
-            )
-        })?;
+    let person_pk = q.person.as_deref().map(parse_person_ref).transpose()?;
     let filter = AuditFilter {
         client_id: q.client,
-        person_pk: None,
+        person_pk,
+        without_relationships: person_pk.is_some(),
         action: short_text(q.action, "action")?,
         resource_type: short_text(q.resource_type, "resource_type")?,
         outcome: q.outcome,
@@ -184,17 +176,7 @@ pub async fn list(app: &AppState, ctx: &Ctx, q: AuditQuery) -> Result<AuditListi
     };
     let rows = app
         .store
-        .read(move |tx| {
-            let mut filter = filter;
-            if let Some(member) = &member {
-                match tx.person_by_member(member)? {
-                    Some(p) => filter.person_pk = Some(p.pk),
-                    // Nobody by that id: nothing was done to their data.
-                    None => return Ok(Vec::new()),
-                }
-            }
-            tx.list_audit(&filter)
-        })
+        .read(move |tx| tx.list_audit(&filter))
         .await
         .map_err(Problem::from)?;
     let complete = (rows.len() as i64) < limit;
@@ -210,6 +192,28 @@ fn person_ref(pk: i64) -> String {
     format!("person-{pk}")
 }
 
+fn parse_person_ref(value: &str) -> Result<i64, Problem> {
+    value
+        .strip_prefix("person-")
+        .filter(|n| !n.is_empty() && n.len() <= 18 && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse::<i64>().ok())
+        .ok_or_else(|| {
+            bad(
+                "person",
+                "person is a reference listed in the trail (person-<n>), not a member id",
+            )
+        })
+}
+
+/// The person and detail of a row as an operator may see them.
+fn operator_view(entry: &AuditEntry) -> (Option<String>, Option<&str>) {
+    if entry.is_about_relationship() {
+        (None, None)
+    } else {
+        (entry.person_pk.map(person_ref), entry.detail.as_deref())
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -221,7 +225,8 @@ impl AuditListing {
             entries: self
                 .rows
                 .iter()
-                .map(|r| AuditEntryView {
+                .map(|r| (r, operator_view(&r.entry)))
+                .map(|(r, (person, detail))| AuditEntryView {
                     seq: r.seq,
                     at: format_instant_millis(r.at),
                     request_id: r.entry.request_id.clone().filter(|s| !s.is_empty()),
@@ -230,9 +235,9 @@ impl AuditListing {
                     action: r.entry.action.clone(),
                     resource_type: r.entry.resource_type.clone(),
                     resource_id: r.entry.resource_id.clone(),
-                    person: r.entry.person_pk.map(person_ref),
+                    person,
                     outcome: r.entry.outcome.clone(),
-                    detail: r.entry.detail.clone(),
+                    detail: detail.map(str::to_owned),
                     hash: hex(&r.hash),
                 })
                 .collect(),
@@ -244,16 +249,13 @@ impl AuditListing {
     /// A FHIR `searchset` Bundle of `AuditEvent`s; `base` is the URL of `/admin/audit`,
     /// `query` the request's query string without its cursor.
     pub fn fhir(&self, base: &str, query: &str) -> serde_json::Value {
-        let persons: Vec<Option<String>> = self
-            .rows
-            .iter()
-            .map(|r| r.entry.person_pk.map(person_ref))
-            .collect();
+        let views: Vec<(Option<String>, Option<&str>)> =
+            self.rows.iter().map(|r| operator_view(&r.entry)).collect();
         let facts: Vec<AuditFacts<'_>> = self
             .rows
             .iter()
-            .zip(&persons)
-            .map(|(r, person)| AuditFacts {
+            .zip(&views)
+            .map(|(r, (person, detail))| AuditFacts {
                 seq: r.seq,
                 at_millis: r.at,
                 request_id: r.entry.request_id.as_deref(),
@@ -264,7 +266,7 @@ impl AuditListing {
                 resource_id: r.entry.resource_id.as_deref(),
                 person: person.as_deref(),
                 outcome: &r.entry.outcome,
-                detail: r.entry.detail.as_deref(),
+                detail: *detail,
                 hash: &r.hash,
             })
             .collect();

@@ -23,6 +23,7 @@ use crate::domain::{FhirDateTime, MemberId};
 use crate::error::{ErrorCode, Problem};
 use crate::service::Ctx;
 use crate::service::derived::person_patient;
+use crate::service::fhir::id_space::IdSpace;
 use crate::store::Tx;
 
 /// Whose list, as of when.
@@ -99,6 +100,7 @@ fn person_of(tx: &mut Tx<'_>, caller: &Caller, whose: &Whose) -> Result<Option<i
         }
         Whose::Patient(id) => {
             let visibility = access::fhir_read(caller, crate::codec::fhir::ResourceType::Patient)?;
+            let id = &IdSpace::of(tx, caller)?.served(tx, "Patient", id)?;
             let Some(row) = tx.resource("Patient", id)? else {
                 return Ok(None);
             };
@@ -211,6 +213,8 @@ pub async fn as_fhir(
         senders: &built.senders,
         generated_at: built.generated_at,
     };
+    // Served ids: the list mixes institutions, so an institution's own ids could collide
+    // with another's (service::fhir::id_space).
     Ok(render::bundle(&facts, || {
         format!("urn:uuid:{}", uuid::Uuid::new_v4())
     }))

@@ -29,6 +29,25 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
+/// Resource types whose rows record a person's registration or consent.
+pub const RELATIONSHIP_RESOURCE_TYPES: &[&str] = &["EpisodeOfCare", "Consent"];
+/// Actions (SQL `LIKE` patterns: a prefix and `%`) of rows that record a person's
+/// registration, consent or own requests.
+pub const RELATIONSHIP_ACTIONS: &[&str] = &["registration.%", "consent.%", "person.%"];
+
+impl AuditEntry {
+    /// Whether the row records whom a person is registered with, what they consented to,
+    /// or what they asked themselves: operators see such rows without the person or detail.
+    pub fn is_about_relationship(&self) -> bool {
+        self.resource_type
+            .as_deref()
+            .is_some_and(|t| RELATIONSHIP_RESOURCE_TYPES.contains(&t))
+            || RELATIONSHIP_ACTIONS
+                .iter()
+                .any(|p| self.action.starts_with(p.trim_end_matches('%')))
+    }
+}
+
 /// A stored audit row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
@@ -53,6 +72,9 @@ pub struct AuditFilter {
     pub until: Option<i64>,
     pub after_seq: Option<i64>,
     pub limit: i64,
+    /// Leave out rows about registrations, consents and the person's own requests
+    /// ([`AuditEntry::is_about_relationship`]).
+    pub without_relationships: bool,
 }
 
 /// Where verification found the chain broken.
@@ -236,6 +258,18 @@ impl Tx<'_> {
         if let Some(u) = f.until {
             sql.push_str(" AND at < ?");
             params.push(u.into());
+        }
+        if f.without_relationships {
+            sql.push_str(" AND COALESCE(resource_type, '') NOT IN (");
+            for (i, t) in RELATIONSHIP_RESOURCE_TYPES.iter().enumerate() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
+                params.push((*t).into());
+            }
+            sql.push(')');
+            for pattern in RELATIONSHIP_ACTIONS {
+                sql.push_str(" AND action NOT LIKE ?");
+                params.push((*pattern).into());
+            }
         }
         if let Some(a) = f.after_seq {
             sql.push_str(" AND seq > ?");

@@ -52,6 +52,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "records_as_fhir",
         include_str!("../../migrations/sqlite/0009_records_as_fhir.sql"),
     ),
+    (
+        13,
+        "resource_aliases",
+        include_str!("../../migrations/sqlite/0013_resource_aliases.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -99,6 +104,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         9,
         "records_as_fhir",
         include_str!("../../migrations/postgres/0009_records_as_fhir.sql"),
+    ),
+    (
+        13,
+        "resource_aliases",
+        include_str!("../../migrations/postgres/0013_resource_aliases.sql"),
     ),
 ];
 

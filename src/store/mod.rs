@@ -10,6 +10,7 @@
 //! its result back only after the commit. Store modules (`clients`, `resources`, …) add the
 //! statements as methods on `Tx`; nothing outside `store` writes SQL.
 
+pub mod aliases;
 pub mod audit;
 pub mod clients;
 pub mod directory;

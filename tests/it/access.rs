@@ -476,6 +476,9 @@ fn clinical_write(who: Who) -> u16 {
     match who {
         Who::EmrA => 201,
         Who::Anonymous => 401,
+        // Writers of other institutions: the patient is not one they may name, answered
+        // exactly as for a patient that does not exist (institution_ids.rs).
+        Who::EmrB | Who::Pharmacy => 422,
         _ => 403,
     }
 }

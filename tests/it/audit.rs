@@ -81,6 +81,7 @@ fn assert_valid_page(page: &Value) {
 
 on_both_databases_async!(
     the_audit_trail_is_listed_filtered_and_paged,
+    administrators_do_not_read_registrations_or_consents_in_the_trail,
     kakari_audit_verify_detects_an_edited_row,
 );
 
@@ -125,19 +126,25 @@ async fn the_audit_trail_is_listed_filtered_and_paged(db: TestDb) {
         "{text}"
     );
 
-    // By person (member id), action, client, type.
-    let (status, by_person, _) = audit_page(&app, &format!("?person={MEMBER}")).await;
+    // By person: the reference read from the trail, never a member id (an operator
+    // cannot look a person up), then action, client, type.
+    let (status, reads, _) = audit_page(&app, "?action=read&resource_type=Observation").await;
+    assert_eq!(status, 200);
+    let person = reads["entries"][0]["person"].as_str().unwrap().to_owned();
+    assert!(person.starts_with("person-"), "{reads}");
+    let (status, by_person, _) = audit_page(&app, &format!("?person={person}")).await;
     assert_eq!(status, 200);
     let rows = by_person["entries"].as_array().unwrap();
-    assert!(!rows.is_empty());
-    let person = rows[0]["person"].as_str().unwrap().to_owned();
-    assert!(person.starts_with("person-"));
+    assert!(rows.len() >= 2, "{by_person}");
     assert!(rows.iter().all(|r| r["person"] == person.as_str()));
     assert!(
-        !by_person.to_string().contains(MEMBER),
+        !all.to_string().contains(MEMBER),
         "member ids are not handed out"
     );
-    let (_, nobody, _) = audit_page(&app, "?person=06139463:5:9999:01").await;
+    let (status, by_member, _) = audit_page(&app, &format!("?person={MEMBER}")).await;
+    assert_eq!(status, 400, "{by_member}");
+    assert_eq!(by_member["issues"][0]["location"], "person");
+    let (_, nobody, _) = audit_page(&app, "?person=person-999999999").await;
     assert_eq!(nobody["entries"].as_array().unwrap().len(), 0);
     let (_, reads, _) = audit_page(&app, "?action=read&resource_type=Observation").await;
     let reads = reads["entries"].as_array().unwrap();
@@ -226,6 +233,8 @@ async fn the_audit_trail_is_listed_filtered_and_paged(db: TestDb) {
         ("?until=2026-13-01T00:00:00Z", "until"),
         ("?outcome=maybe", "outcome"),
         ("?person=12345", "person"),
+        ("?person=person-", "person"),
+        ("?person=person-1x", "person"),
         ("?format=xml", "format"),
         ("?client=abc", "query"),
         ("?colour=red", "query"),
@@ -241,6 +250,82 @@ async fn the_audit_trail_is_listed_filtered_and_paged(db: TestDb) {
     let (status, problem) = app.get_json(&emr, "/admin/audit").await;
     assert_eq!(status, 403);
     assert_eq!(problem["code"], "auth.forbidden");
+}
+
+/// docs/access.md: administrators never read registrations or consent decisions. The
+/// trail lists that something happened (action, client, outcome) without the person or
+/// the detail, and a person's listing leaves such rows out.
+async fn administrators_do_not_read_registrations_or_consents_in_the_trail(db: TestDb) {
+    let w = crate::insurer::world(db).await;
+    crate::insurer::register(&w, MEMBER, true).await;
+    let resp = w
+        .app
+        .post_fhir(
+            &w.emr,
+            "/fhir",
+            &lab_bundle("audit-p2", MEMBER, &["6.1"], "2026-10-02"),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let (status, _) = w
+        .app
+        .get_json(&w.doctor, &format!("/registrations?member={MEMBER}"))
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, all, _) = audit_page(&w.app, "?limit=1000").await;
+    assert_eq!(status, 200, "{all}");
+    let entries = all["entries"].as_array().unwrap();
+    let about: Vec<&Value> = entries
+        .iter()
+        .filter(|e| {
+            let action = e["action"].as_str().unwrap();
+            action.starts_with("registration.")
+                || action.starts_with("consent.")
+                || matches!(
+                    e["resource_type"].as_str(),
+                    Some("EpisodeOfCare" | "Consent")
+                )
+        })
+        .collect();
+    assert!(
+        about.iter().any(|e| e["action"] == "registration.create"),
+        "{all}"
+    );
+    for e in &about {
+        assert!(e["person"].is_null(), "{e}");
+        assert!(e["detail"].is_null(), "{e}");
+    }
+    // The same in the FHIR rendering: no entity names the person on those rows.
+    let resp = w
+        .app
+        .get(
+            ADMIN_TOKEN,
+            "/admin/audit?format=fhir&action=registration.create",
+        )
+        .await;
+    let bundle: Value = resp.json().await.unwrap();
+    let text = bundle.to_string();
+    assert!(!text.contains("person-"), "{text}");
+    assert!(!text.contains("status="), "{text}");
+
+    // The person's reference, taken from a data row, lists data access only.
+    let person = entries
+        .iter()
+        .find_map(|e| e["person"].as_str())
+        .expect("a data row names its person")
+        .to_owned();
+    let (_, by_person, _) = audit_page(&w.app, &format!("?person={person}&limit=1000")).await;
+    let rows = by_person["entries"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        let action = r["action"].as_str().unwrap();
+        assert!(
+            !action.starts_with("registration.") && !action.starts_with("consent."),
+            "{r}"
+        );
+        assert_ne!(r["resource_type"], "EpisodeOfCare", "{r}");
+    }
 }
 
 fn verify(url: &str) -> (i32, String) {

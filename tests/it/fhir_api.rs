@@ -279,7 +279,8 @@ async fn writes_are_bound_to_the_own_facility(db: TestDb) {
         outcome_code(&resp.json().await.unwrap()),
         "auth.facility_mismatch"
     );
-    // Records about another clinic's patient.
+    // Records about another clinic's patient: a reference the writer may not resolve
+    // (422, as for a patient that does not exist).
     let resp = app
         .put_fhir(
             &mine,
@@ -295,21 +296,26 @@ async fn writes_are_bound_to_the_own_facility(db: TestDb) {
             &observation("Patient/p-mine", "3D046000001906202", "6.1"),
         )
         .await;
-    assert_eq!(resp.status(), 403);
-    // Updating another clinic's resource.
-    let resp = app
-        .put_fhir(
-            &theirs,
-            "/fhir/Patient/p-mine",
-            &patient(Some("p-mine"), "1", OTHER_CLINIC),
-        )
-        .await;
-    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.status(), 422);
+    assert_eq!(outcome_code(&resp.json().await.unwrap()), "fhir.reference");
     // Reading another clinic's resource looks like it does not exist.
     let (status, _) = app.get_json(&theirs, "/fhir/Patient/p-mine").await;
     assert_eq!(status, 404);
     let (_, found) = app.get_json(&theirs, "/fhir/Patient?_id=p-mine").await;
     assert_eq!(found["total"], 0);
+    // The same id from another clinic is that clinic's own resource: the first clinic's
+    // stays untouched.
+    let resp = app
+        .put_fhir(
+            &theirs,
+            "/fhir/Patient/p-mine",
+            &patient(Some("p-mine"), "2", OTHER_CLINIC),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let (_, still_mine) = app.get_json(&mine, "/fhir/Patient/p-mine").await;
+    assert_eq!(still_mine["meta"]["versionId"], "1");
+    assert!(still_mine.to_string().contains(CLINIC));
     // Roles that may not write FHIR.
     let insurer = app.client("insurer", None, Some("06139463"), None).await;
     let resp = app

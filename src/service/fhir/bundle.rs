@@ -50,7 +50,7 @@ pub(super) fn success_entry(w: &Written) -> Value {
     let status = if w.created { 201 } else { 200 };
     let mut response = json!({
         "status": format!("{status} {}", reason(status)),
-        "location": format!("{}/{}/_history/{}", w.rtype, w.id, w.version),
+        "location": format!("{}/{}/_history/{}", w.rtype, w.own_id, w.version),
         "etag": format!("W/\"{}\"", w.version),
         "lastModified": format_instant_millis(w.last_updated),
     });
@@ -310,7 +310,7 @@ fn write_one(
                     &format!("Bundle.entry[{}].request.ifNoneExist", entry.index),
                 )?
             {
-                return Ok(persist::matched(row, entry.rtype));
+                return persist::matched(tx, w, row, entry.rtype);
             }
             match stamped {
                 Some(body) => persist::create(tx, w, prep, body, received_at),
@@ -326,6 +326,7 @@ fn write_one(
 }
 
 pub(super) type EntriesAndWritten = (Vec<Value>, Vec<Written>);
+type PreparedEntry = (Result<Prepared, Problem>, Option<String>);
 
 pub(super) fn transaction(
     tx: &mut Tx<'_>,
@@ -356,7 +357,7 @@ pub(super) fn transaction(
             if let Some(row) = found {
                 p.id = row.id.clone();
                 remap |= p.entry.full_url.is_some();
-                matched.insert(k, persist::matched(row, p.entry.rtype));
+                matched.insert(k, persist::matched(tx, w, row, p.entry.rtype)?);
             }
         }
     }
@@ -369,9 +370,9 @@ pub(super) fn transaction(
             .collect::<Result<_, _>>()?;
         stamped = vec![None; planned.len()];
     }
-    let mut entries = Vec::with_capacity(planned.len());
-    let mut written = Vec::with_capacity(planned.len());
-    for (k, (p, prep)) in planned.iter().zip(&prepared).enumerate() {
+    let mut slots: Vec<Option<Written>> = planned.iter().map(|_| None).collect();
+    for k in write_order(&planned) {
+        let (p, prep) = (&planned[k], &prepared[k]);
         let result = match matched.remove(&k) {
             Some(m) => m,
             None => {
@@ -381,10 +382,20 @@ pub(super) fn transaction(
                     .map_err(|e| at_entry(e, p.entry.index))?
             }
         };
-        entries.push(success_entry(&result));
-        written.push(result);
+        slots[k] = Some(result);
     }
+    let written: Vec<Written> = slots.into_iter().flatten().collect();
+    let entries = written.iter().map(success_entry).collect();
     Ok((entries, written))
+}
+
+/// The order entries are written in: Patients first (in Bundle order), so that the other
+/// entries' subjects resolve to them whatever order the sender chose; responses keep the
+/// Bundle's order.
+fn write_order(planned: &[Planned]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..planned.len()).collect();
+    order.sort_by_key(|&k| planned[k].entry.rtype != crate::codec::fhir::ResourceType::Patient);
+    order
 }
 
 fn batch(
@@ -404,7 +415,15 @@ fn batch(
         }
     }
     let mut written = Vec::new();
-    for ((p, prep), body) in planned.iter().zip(prepared).zip(stamped) {
+    let order = write_order(&planned);
+    // Each entry's prepared resource and stamped body, taken when written.
+    let mut work: Vec<Option<PreparedEntry>> =
+        prepared.into_iter().zip(stamped).map(Some).collect();
+    for k in order {
+        let p = &planned[k];
+        let Some((prep, body)) = work[k].take() else {
+            continue;
+        };
         let index = p.entry.index;
         let result = match prep {
             Err(e) => Err(e),

@@ -118,7 +118,7 @@ fn report(
     entries: &[(usize, Written)],
     warnings: &[Issue],
 ) -> Value {
-    let stored_as = |w: &Written| format!("{}/{}/_history/{}", w.rtype, w.id, w.version);
+    let stored_as = |w: &Written| format!("{}/{}/_history/{}", w.rtype, w.own_id, w.version);
     let mut issues = vec![information(
         "Bundle".into(),
         format!("the Bundle is kept as received as {}", stored_as(bundle)),

@@ -4,6 +4,7 @@
 
 pub mod bundle;
 pub mod document;
+pub mod id_space;
 pub mod persist;
 pub mod prepare;
 pub mod registry;

@@ -6,20 +6,21 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::id_space::IdSpace;
 use super::prepare::{Prepared, stamp};
 use crate::auth::{Caller, access};
 use crate::codec::fhir::ResourceType;
 use crate::codec::fhir::search_params;
-use crate::codec::fhir::to_domain::CoverageFacts;
+use crate::codec::fhir::to_domain::{self, CoverageFacts, ExtractContext};
 use crate::domain::code_system::id_system;
 use crate::domain::{ClinicalRecord, MemberId, Provenance, SourceFormat, SubjectRef};
 use crate::error::{ErrorCode, Issue, Problem};
-use crate::store::Tx;
 use crate::store::audit::AuditEntry;
 use crate::store::persons::{NewCoverage, PersonLink};
 use crate::store::records::Owner;
 use crate::store::resources::{ResourceRow, ResourceWrite};
-use crate::store::search::SearchQuery;
+use crate::store::search::{Match, SearchQuery, Visibility};
+use crate::store::{StoreError, Tx};
 
 /// The request-level facts every write in a unit of work shares.
 pub struct WriteCtx<'a> {
@@ -28,8 +29,10 @@ pub struct WriteCtx<'a> {
     pub input_id: i64,
     pub received_at: i64,
     pub audit: Vec<AuditEntry>,
-    /// Patient rows already resolved in this unit of work, by FHIR Patient id.
+    /// Patient rows already resolved in this unit of work, by served Patient id.
     pub patients: HashMap<String, i64>,
+    /// The writer's own ids (loaded with the first write of the unit of work).
+    ids: Option<IdSpace>,
 }
 
 impl<'a> WriteCtx<'a> {
@@ -43,7 +46,17 @@ impl<'a> WriteCtx<'a> {
             received_at,
             audit: Vec::new(),
             patients: HashMap::new(),
+            ids: None,
         }
+    }
+
+    /// The writer's id space in this unit of work.
+    pub fn ids(&mut self, tx: &mut Tx<'_>) -> Result<&mut IdSpace, StoreError> {
+        let space = match self.ids.take() {
+            Some(space) => space,
+            None => IdSpace::of(tx, self.caller)?,
+        };
+        Ok(self.ids.insert(space))
     }
 
     fn audit_entry(&self, action: &str, rtype: ResourceType, id: &str, owner: Owner) -> AuditEntry {
@@ -66,28 +79,27 @@ impl<'a> WriteCtx<'a> {
 #[derive(Debug, Clone)]
 pub struct Written {
     pub rtype: ResourceType,
+    /// The served id (what every other reader sees).
     pub id: String,
+    /// The id as the writer knows it (its own id when another institution held the served
+    /// one first; otherwise the served id).
+    pub own_id: String,
     pub version: i64,
     pub last_updated: i64,
     /// 201 when a resource was created; 200 for updates and conditional matches.
     pub created: bool,
+    /// The stored resource as the writer sees it (in its own ids).
     pub body: String,
     pub warnings: Vec<Issue>,
     pub record_kinds: Vec<&'static str>,
 }
 
 impl Written {
-    fn existing(row: ResourceRow, rtype: ResourceType) -> Self {
-        Self {
-            rtype,
-            id: row.id,
-            version: row.version,
-            last_updated: row.last_updated,
-            created: false,
-            body: row.body,
-            warnings: Vec::new(),
-            record_kinds: Vec::new(),
-        }
+    /// Puts the writer's own ids into `own_id` and `body`.
+    fn presented(mut self, tx: &mut Tx<'_>, ids: &IdSpace) -> Result<Self, StoreError> {
+        self.own_id = ids.own(tx, self.rtype.as_str(), &self.id)?;
+        self.body = ids.to_own_text(tx, std::mem::take(&mut self.body))?;
+        Ok(self)
     }
 }
 
@@ -117,8 +129,9 @@ pub fn conditional_match(
         ));
     }
     let request = search_params::parse_query(rtype, &pairs)?;
-    let visibility =
-        access::fhir_read(caller, rtype).unwrap_or(crate::store::search::Visibility::Nothing);
+    let visibility = access::fhir_read(caller, rtype).unwrap_or(Visibility::Nothing);
+    let ids = IdSpace::of(tx, caller)?;
+    let clauses = served_clauses(tx, &ids, rtype, request.clauses)?;
     let mut canonical = request.canonical.clone();
     canonical.sort();
     tx.lock(&format!(
@@ -129,7 +142,7 @@ pub fn conditional_match(
     ))?;
     let q = SearchQuery {
         rtype: rtype.as_str().to_owned(),
-        clauses: request.clauses,
+        clauses,
         visibility,
         count: 2,
         after_pk: None,
@@ -152,22 +165,195 @@ fn decode(s: &str) -> String {
         .into_owned()
 }
 
-/// Creates a new resource from `prepared` (its body already stamped as version 1).
+/// The reference and id search values of a query, in served ids.
+pub fn served_clauses(
+    tx: &mut Tx<'_>,
+    ids: &IdSpace,
+    rtype: ResourceType,
+    clauses: Vec<Vec<Match>>,
+) -> Result<Vec<Vec<Match>>, StoreError> {
+    let references = |param: &str| {
+        search_params::params_of(rtype)
+            .iter()
+            .any(|d| d.stored_as() == param && d.kind == search_params::ParamKind::Reference)
+    };
+    let mut out = Vec::with_capacity(clauses.len());
+    for clause in clauses {
+        let mut alternatives = Vec::with_capacity(clause.len());
+        for m in clause {
+            alternatives.push(match m {
+                Match::Id(id) => Match::Id(ids.served(tx, rtype.as_str(), &id)?),
+                Match::Token {
+                    param,
+                    system,
+                    value,
+                } if references(param) => {
+                    let value = match value.split_once('/') {
+                        Some((t, id)) => format!("{t}/{}", ids.served(tx, t, id)?),
+                        None => value,
+                    };
+                    Match::Token {
+                        param,
+                        system,
+                        value,
+                    }
+                }
+                other => other,
+            });
+        }
+        out.push(alternatives);
+    }
+    Ok(out)
+}
+
+/// Where a write with an id the writer chose goes.
+enum Target {
+    /// The writer's resource with that id.
+    Existing(ResourceRow),
+    /// A new resource with this served id; `aliased` when it differs from the writer's id
+    /// because another institution (or kakari itself) holds that one.
+    New { served: String, aliased: bool },
+}
+
+/// Finds what the writer's id denotes, serialising concurrent writers of the same id.
+fn target(
+    tx: &mut Tx<'_>,
+    w: &mut WriteCtx<'_>,
+    rtype: ResourceType,
+    id: &str,
+) -> Result<Target, Problem> {
+    tx.lock(&format!("resource-id|{rtype}|{id}"))?;
+    let caller = w.caller;
+    let ids = w.ids(tx)?;
+    let served = ids.served(tx, rtype.as_str(), id)?;
+    // Directory resources are shared: one id space, the first writer holds an id.
+    let has_scope = ids.scope().is_some() && !rtype.is_directory();
+    let Some(row) = tx.resource(rtype.as_str(), &served)? else {
+        return Ok(Target::New {
+            served,
+            aliased: false,
+        });
+    };
+    if served != id || row.owner_facility == access::owner_facility(caller) || !has_scope {
+        // The writer's own (or, for administrators, the shared directory's): update it,
+        // subject to may_update.
+        return Ok(Target::Existing(row));
+    }
+    Ok(Target::New {
+        served: super::prepare::new_id(),
+        aliased: true,
+    })
+}
+
+/// `prepared` with the served id and its references in served ids (borrowed when nothing
+/// changes, as for almost every writer).
+fn localized<'p>(
+    tx: &mut Tx<'_>,
+    w: &mut WriteCtx<'_>,
+    prepared: &'p Prepared,
+    served: &str,
+) -> Result<std::borrow::Cow<'p, Prepared>, Problem> {
+    let caller = w.caller;
+    let ids = w.ids(tx)?;
+    let mut resource = prepared.resource.clone();
+    let references_changed = ids.to_served(tx, &mut resource)?;
+    if served == prepared.id && !references_changed {
+        return Ok(std::borrow::Cow::Borrowed(prepared));
+    }
+    if let Value::Object(o) = &mut resource {
+        o.insert("id".into(), Value::String(served.to_owned()));
+    }
+    let ctx = ExtractContext {
+        facility: caller.facility.clone(),
+    };
+    let mut extracted = to_domain::extract(prepared.rtype, &resource, &prepared.location, &ctx);
+    // The warnings were reported when the resource was prepared.
+    extracted.issues.clear();
+    Ok(std::borrow::Cow::Owned(Prepared {
+        rtype: prepared.rtype,
+        id: served.to_owned(),
+        index: search_params::index_entries(prepared.rtype, &resource),
+        resource,
+        extracted,
+        location: prepared.location.clone(),
+        warnings: prepared.warnings.clone(),
+        fresh_id: prepared.fresh_id,
+    }))
+}
+
+/// Creates a resource from `prepared`; `stamped` is its body already stamped as version 1
+/// (used when the id and references stay as sent). An id the writer chose that it already
+/// uses updates that resource instead.
 pub fn create(
     tx: &mut Tx<'_>,
     w: &mut WriteCtx<'_>,
     prepared: &Prepared,
-    body: &str,
+    stamped: &str,
     last_updated: i64,
 ) -> Result<Written, Problem> {
-    if !prepared.fresh_id
-        && let Some(existing) = tx.resource(prepared.rtype.as_str(), &prepared.id)?
-    {
-        // A client-chosen id (PUT create, transaction) that exists: update it instead.
-        return update_existing(tx, w, prepared, existing, None);
+    if prepared.fresh_id {
+        return create_new(tx, w, prepared, &prepared.id, Some(stamped), last_updated);
     }
+    write_chosen_id(tx, w, prepared, None, Some(stamped), last_updated)
+}
+
+/// Writes `prepared` as a new version of the writer's resource with its id, or creates it.
+pub fn update(
+    tx: &mut Tx<'_>,
+    w: &mut WriteCtx<'_>,
+    prepared: &Prepared,
+    if_match: Option<i64>,
+    last_updated: i64,
+) -> Result<Written, Problem> {
+    write_chosen_id(tx, w, prepared, if_match, None, last_updated)
+}
+
+fn write_chosen_id(
+    tx: &mut Tx<'_>,
+    w: &mut WriteCtx<'_>,
+    prepared: &Prepared,
+    if_match: Option<i64>,
+    stamped: Option<&str>,
+    last_updated: i64,
+) -> Result<Written, Problem> {
+    match target(tx, w, prepared.rtype, &prepared.id)? {
+        Target::Existing(row) => update_existing(tx, w, prepared, row, if_match),
+        // Not the writer's: the same answer whether or not anyone else holds the id.
+        Target::New { .. } if if_match.is_some() => Err(Problem::new(
+            ErrorCode::VersionConflict,
+            "If-Match",
+            "the resource does not exist",
+        )),
+        Target::New { served, aliased } => {
+            if aliased {
+                w.ids(tx)?
+                    .record(tx, prepared.rtype.as_str(), &prepared.id, &served)?;
+            }
+            create_new(tx, w, prepared, &served, stamped, last_updated)
+        }
+    }
+}
+
+fn create_new(
+    tx: &mut Tx<'_>,
+    w: &mut WriteCtx<'_>,
+    prepared: &Prepared,
+    served: &str,
+    stamped: Option<&str>,
+    last_updated: i64,
+) -> Result<Written, Problem> {
+    let prepared = localized(tx, w, prepared, served)?;
+    let restamped;
+    let body = match (&prepared, stamped) {
+        (std::borrow::Cow::Borrowed(_), Some(body)) => body,
+        _ => {
+            let mut resource = prepared.resource.clone();
+            restamped = stamp(&mut resource, 1, last_updated);
+            restamped.as_str()
+        }
+    };
     let owner_facility = access::owner_facility(w.caller);
-    let subject_ref = subject_ref(prepared);
+    let subject_ref = subject_ref(&prepared);
     let (pk, _) = tx.insert_resource(&ResourceWrite {
         rtype: prepared.rtype.as_str(),
         id: &prepared.id,
@@ -180,48 +366,32 @@ pub fn create(
         last_updated,
     })?;
     tx.insert_index(prepared.rtype.as_str(), pk, &prepared.index)?;
-    let (owner, mut warnings) = apply(tx, w, pk, prepared)?;
+    let (owner, mut warnings) = apply(tx, w, pk, &prepared)?;
     warnings.extend(prepared.warnings.iter().cloned());
     let entry = w.audit_entry("create", prepared.rtype, &prepared.id, owner);
     w.audit.push(entry);
-    Ok(Written {
+    let written = Written {
         rtype: prepared.rtype,
         id: prepared.id.clone(),
+        own_id: prepared.id.clone(),
         version: 1,
         last_updated,
         created: true,
         body: body.to_owned(),
         warnings,
-        record_kinds: prepared
-            .extracted
-            .records
-            .iter()
-            .map(ClinicalRecord::kind)
-            .collect(),
-    })
+        record_kinds: record_kinds(&prepared),
+    };
+    let ids = w.ids(tx)?.clone();
+    Ok(written.presented(tx, &ids)?)
 }
 
-/// Writes `prepared` as a new version of the resource with its id, or creates it.
-pub fn update(
-    tx: &mut Tx<'_>,
-    w: &mut WriteCtx<'_>,
-    prepared: &Prepared,
-    if_match: Option<i64>,
-    last_updated: i64,
-) -> Result<Written, Problem> {
-    match tx.resource(prepared.rtype.as_str(), &prepared.id)? {
-        Some(existing) => update_existing(tx, w, prepared, existing, if_match),
-        None if if_match.is_some() => Err(Problem::new(
-            ErrorCode::VersionConflict,
-            "If-Match",
-            "the resource does not exist",
-        )),
-        None => {
-            let mut resource = prepared.resource.clone();
-            let body = stamp(&mut resource, 1, last_updated);
-            create(tx, w, prepared, &body, last_updated)
-        }
-    }
+fn record_kinds(prepared: &Prepared) -> Vec<&'static str> {
+    prepared
+        .extracted
+        .records
+        .iter()
+        .map(ClinicalRecord::kind)
+        .collect()
 }
 
 fn update_existing(
@@ -254,6 +424,7 @@ fn update_existing(
             "the resource has changed since that version",
         ));
     }
+    let prepared = localized(tx, w, prepared, &current.id)?;
     let old: Value = serde_json::from_str(&current.body).unwrap_or(Value::Null);
     let old_index = search_params::index_entries(prepared.rtype, &old);
     let mut resource = prepared.resource.clone();
@@ -261,7 +432,7 @@ fn update_existing(
     let last_updated = tx.now().max(current.last_updated + 1);
     let body = stamp(&mut resource, version, last_updated);
     let owner_facility = access::owner_facility(w.caller);
-    let subject_ref = subject_ref(prepared);
+    let subject_ref = subject_ref(&prepared);
     tx.update_resource(
         &current,
         &ResourceWrite {
@@ -280,30 +451,45 @@ fn update_existing(
     tx.insert_index(prepared.rtype.as_str(), current.pk, &prepared.index)?;
     tx.delete_records_of_resource(current.pk)?;
     tx.delete_coverages_of_resource(current.pk)?;
-    let (owner, mut warnings) = apply(tx, w, current.pk, prepared)?;
+    let (owner, mut warnings) = apply(tx, w, current.pk, &prepared)?;
     warnings.extend(prepared.warnings.iter().cloned());
     let entry = w.audit_entry("update", prepared.rtype, &prepared.id, owner);
     w.audit.push(entry);
-    Ok(Written {
+    let written = Written {
         rtype: prepared.rtype,
         id: prepared.id.clone(),
+        own_id: prepared.id.clone(),
         version,
         last_updated,
         created: false,
         body,
         warnings,
-        record_kinds: prepared
-            .extracted
-            .records
-            .iter()
-            .map(ClinicalRecord::kind)
-            .collect(),
-    })
+        record_kinds: record_kinds(&prepared),
+    };
+    let ids = w.ids(tx)?.clone();
+    Ok(written.presented(tx, &ids)?)
 }
 
-/// Returns the existing resource for a conditional create that matched.
-pub fn matched(row: ResourceRow, rtype: ResourceType) -> Written {
-    Written::existing(row, rtype)
+/// The existing resource a conditional create matched, as the writer sees it.
+pub fn matched(
+    tx: &mut Tx<'_>,
+    w: &mut WriteCtx<'_>,
+    row: ResourceRow,
+    rtype: ResourceType,
+) -> Result<Written, Problem> {
+    let written = Written {
+        rtype,
+        own_id: row.id.clone(),
+        id: row.id,
+        version: row.version,
+        last_updated: row.last_updated,
+        created: false,
+        body: row.body,
+        warnings: Vec::new(),
+        record_kinds: Vec::new(),
+    };
+    let ids = w.ids(tx)?.clone();
+    Ok(written.presented(tx, &ids)?)
 }
 
 fn subject_ref(prepared: &Prepared) -> Option<String> {
@@ -312,6 +498,14 @@ fn subject_ref(prepared: &Prepared) -> Option<String> {
         _ if prepared.rtype == ResourceType::Patient => Some(format!("Patient/{}", prepared.id)),
         _ => None,
     }
+}
+
+fn unresolved(location: String) -> Problem {
+    Problem::new(
+        ErrorCode::InvalidReference,
+        location,
+        "the patient must be a Patient this institution has sent (earlier or in the same Bundle)",
+    )
 }
 
 fn mismatch(location: String) -> Problem {
@@ -334,16 +528,28 @@ fn resolve_subject(
     let own = access::owner_facility(w.caller);
     match subject {
         SubjectRef::FhirPatient(id) => {
+            let id = &w.ids(tx)?.served(tx, "Patient", id)?;
             if let Some(&pk) = w.patients.get(id) {
                 return Ok(Owner {
                     patient_pk: Some(pk),
                     person_pk: None,
                 });
             }
-            let row = tx.ensure_fhir_patient(id, own.as_deref())?;
-            if row.facility.is_some() && row.facility != own {
-                return Err(mismatch(location));
+            // The subject must be a Patient the writer may see: one it sent (earlier, or
+            // in this Bundle). A Patient that does not exist and one the writer may not
+            // see get the same answer, and a reference never reserves an id.
+            let visible = match tx.resource("Patient", id)? {
+                Some(row) => {
+                    let visibility = access::fhir_read(w.caller, ResourceType::Patient)
+                        .unwrap_or(Visibility::Nothing);
+                    tx.is_visible(&visibility, &row)?
+                }
+                None => false,
+            };
+            if !visible {
+                return Err(unresolved(location));
             }
+            let row = tx.ensure_fhir_patient(id, own.as_deref())?;
             w.patients.insert(id.clone(), row.pk);
             Ok(Owner {
                 patient_pk: Some(row.pk),

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use super::id_space::IdSpace;
 use super::persist::{self, WriteCtx, Written};
 use super::prepare::{self, Prepared};
 use super::{FhirBody, FhirResponse, ReturnPreference, SearchsetPage, registry, searchset};
@@ -18,7 +19,7 @@ use crate::telemetry;
 
 /// `{base}/{type}/{id}/_history/{version}`.
 pub fn version_url(base: &str, w: &Written) -> String {
-    format!("{base}/{}/{}/_history/{}", w.rtype, w.id, w.version)
+    format!("{base}/{}/{}/_history/{}", w.rtype, w.own_id, w.version)
 }
 
 fn respond(base: &str, w: Written, prefer: ReturnPreference) -> FhirResponse {
@@ -95,13 +96,13 @@ pub async fn create(
         .store
         .write(move |tx| {
             let input_id = tx.insert_input(&new_input(&ctx2, &digest, size, received_at))?;
+            let mut w = WriteCtx::new(&ctx2, input_id, received_at);
             if let Some(query) = &if_none_exist
                 && let Some(row) =
                     persist::conditional_match(tx, &ctx2.caller, rtype, query, "If-None-Exist")?
             {
-                return Ok(persist::matched(row, rtype));
+                return persist::matched(tx, &mut w, row, rtype);
             }
-            let mut w = WriteCtx::new(&ctx2, input_id, received_at);
             let written = persist::create(tx, &mut w, &prepared, &stamped, received_at)?;
             tx.append_audit(&w.audit)?;
             Ok::<_, Problem>(written)
@@ -209,10 +210,13 @@ pub async fn read(
         return Err(not_found(rtype));
     }
     let (t, i) = (rtype.as_str().to_owned(), id.to_owned());
+    let caller = ctx.caller.clone();
     let found = app
         .store
         .read(move |tx| {
-            let Some(mut row) = tx.resource(&t, &i)? else {
+            let ids = IdSpace::of(tx, &caller)?;
+            let served = ids.served(tx, &t, &i)?;
+            let Some(mut row) = tx.resource(&t, &served)? else {
                 return Ok(None);
             };
             if !tx.is_visible(&visibility, &row)? {
@@ -229,10 +233,11 @@ pub async fn read(
             if rtype == ResourceType::Patient {
                 registry::decorate_patient(tx, &mut row)?;
             }
-            Ok::<_, Problem>(Some((row, patient)))
+            let body = ids.to_own_text(tx, std::mem::take(&mut row.body))?;
+            Ok::<_, Problem>(Some((row, patient, body)))
         })
         .await?;
-    let (row, patient) = found.ok_or_else(|| not_found(rtype))?;
+    let (row, patient, body) = found.ok_or_else(|| not_found(rtype))?;
     if rtype.is_patient_data() {
         let mut entry = ctx.audit("read");
         entry.resource_type = Some(rtype.as_str().to_owned());
@@ -243,13 +248,11 @@ pub async fn read(
     }
     Ok(FhirResponse {
         status: 200,
-        location: Some(format!(
-            "{base}/{}/{}/_history/{}",
-            rtype, row.id, row.version
-        )),
+        // The id as the caller asked for it.
+        location: Some(format!("{base}/{rtype}/{id}/_history/{}", row.version)),
         version: Some(row.version),
         last_modified: Some(row.last_updated),
-        body: FhirBody::Text(row.body),
+        body: FhirBody::Text(body),
     })
 }
 
@@ -287,16 +290,19 @@ pub async fn search(
 ) -> Result<FhirResponse, Problem> {
     let visibility = access::fhir_read(&ctx.caller, rtype)?;
     let request = search_params::parse_query(rtype, pairs)?;
-    let query = SearchQuery {
+    let mut query = SearchQuery {
         rtype: rtype.as_str().to_owned(),
         clauses: request.clauses.clone(),
         visibility: visibility.clone(),
         count: request.count,
         after_pk: request.cursor,
     };
+    let caller = ctx.caller.clone();
     let (page, subjects) = app
         .store
         .read(move |tx| {
+            let ids = IdSpace::of(tx, &caller)?;
+            query.clauses = persist::served_clauses(tx, &ids, rtype, query.clauses)?;
             let mut page = tx.search(&query)?;
             if rtype == ResourceType::Patient {
                 for row in &mut page.rows {
@@ -308,6 +314,11 @@ pub async fn search(
             } else {
                 Vec::new()
             };
+            // The caller's own ids from here on (the audit above used served ids).
+            for row in &mut page.rows {
+                row.id = ids.own(tx, &row.rtype, &row.id)?;
+                row.body = ids.to_own_text(tx, std::mem::take(&mut row.body))?;
+            }
             Ok::<_, Problem>((page, subjects))
         })
         .await?;
