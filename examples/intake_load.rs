@@ -25,7 +25,7 @@ mod scratch;
 
 const FACILITY: &str = "1311234567";
 
-/// Command line.
+/// The options; the header of this file says what is measured.
 #[derive(clap::Parser)]
 struct Args {
     /// `http` or `mllp`.

@@ -19,7 +19,7 @@ mod fhir_data;
 #[path = "support/scratch.rs"]
 mod scratch;
 
-/// Command line.
+/// The options; the header of this file says what is measured.
 #[derive(clap::Parser)]
 struct Args {
     /// `sqlite` or `postgres`.

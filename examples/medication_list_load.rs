@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 #[path = "support/scratch.rs"]
 mod scratch;
 
-/// Command line.
+/// The options; the header of this file says what is measured.
 #[derive(clap::Parser)]
 struct Args {
     /// `sqlite` or `postgres`.
@@ -55,6 +55,8 @@ struct Args {
 
 const INSURER: &str = "06130000";
 const FACILITY: &str = "1311234567";
+/// The institution whose EMR posts the resources of the read comparison.
+const EMR_FACILITY: &str = "1319000001";
 const DOCTOR: &str = "dr-load";
 /// YJ codes of the curated drug table, the person's drugs.
 const DRUGS: &[&str] = &[
@@ -316,7 +318,7 @@ async fn reads(server: &scratch::Server, emr: &str, n: usize) -> [Vec<Duration>;
         assert!(resp.text().await.expect("ack").contains("MSA|AA"));
         let bundle = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": [
             {"resource": {"resourceType": "Patient", "id": format!("F{i}"),
-                "identifier": [{"system": format!("urn:oid:1.2.392.100495.20.3.51.1{FACILITY}"), "value": format!("F{i}")}]},
+                "identifier": [{"system": format!("urn:oid:1.2.392.100495.20.3.51.1{EMR_FACILITY}"), "value": format!("F{i}")}]},
              "request": {"method": "PUT", "url": format!("Patient/F{i}")}},
             {"resource": {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
                 "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.81", "value": "1"},
@@ -424,7 +426,7 @@ fn main() {
             "--name",
             "load emr",
             "--facility",
-            "1319000001",
+            EMR_FACILITY,
         ],
     );
     let server = scratch::serve(&args.binary, &db, None);

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 #[path = "support/scratch.rs"]
 mod scratch;
 
-/// Command line.
+/// The options; the header of this file says what is measured.
 #[derive(clap::Parser)]
 struct Args {
     /// `sqlite` or `postgres`.

@@ -112,6 +112,46 @@ fn person_of(tx: &mut Tx<'_>, caller: &Caller, whose: &Whose) -> Result<Option<i
     }
 }
 
+/// What the read of a list found.
+struct Found {
+    person: i64,
+    registration: i64,
+    member: MemberId,
+    inputs: Vec<SourcedMedication>,
+    institutions: BTreeMap<String, String>,
+    senders: BTreeMap<i64, String>,
+}
+
+/// The names of the institutions and senders the records name.
+type Names = (BTreeMap<String, String>, BTreeMap<i64, String>);
+
+fn names_of(tx: &mut Tx<'_>, inputs: &[SourcedMedication]) -> Result<Names, Problem> {
+    let mut institutions = BTreeMap::new();
+    let mut senders = BTreeMap::new();
+    for input in inputs {
+        for code in [
+            input.record.facility.as_ref(),
+            input.record.prescribing_facility.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !institutions.contains_key(code.as_str())
+                && let Some(o) = tx.organization(code.as_str())?
+            {
+                institutions.insert(code.as_str().to_owned(), o.name);
+            }
+        }
+        let client = input.source.provenance.client_id;
+        if let std::collections::btree_map::Entry::Vacant(slot) = senders.entry(client)
+            && let Some(c) = tx.client_by_id(client)?
+        {
+            slot.insert(c.name);
+        }
+    }
+    Ok((institutions, senders))
+}
+
 /// Builds a person's list as of a day, for the registered doctor or institution.
 pub async fn build(
     app: &AppState,
@@ -126,65 +166,66 @@ pub async fn build(
     let from = as_of
         .checked_sub(time::Duration::days(i64::from(settings.look_back_days)))
         .unwrap_or(as_of);
-    let ctx2 = ctx.clone();
-    // A write unit of work: the person's own Patient may be created, and the audit row is
-    // committed before anything is released.
-    let (member, patient_id, inputs) = app
+    // Read first, outside the single writer: who the person is, whether the caller may see
+    // them, their records and the names the renderers show.
+    let caller = ctx.caller.clone();
+    let found = app
         .store
-        .write(move |tx| {
-            let Some(person) = person_of(tx, &ctx2.caller, &whose)? else {
+        .read(move |tx| {
+            let Some(person) = person_of(tx, &caller, &whose)? else {
                 return Err(refused());
             };
             let Some(active) = tx.active_registration(person)? else {
                 return Err(refused());
             };
-            if !may_see(&ctx2.caller, &active.organization, &active.practitioner) {
+            if !may_see(&caller, &active.organization, &active.practitioner) {
                 return Err(refused());
             }
             let member = MemberId::parse(&active.member_key)
                 .map_err(|_| Problem::bare(ErrorCode::Internal))?;
-            let patient_id = person_patient(tx, person)?;
             let inputs = tx.medication_of_person(person, from, as_of)?;
+            let (institutions, senders) = names_of(tx, &inputs)?;
+            Ok::<_, Problem>(Found {
+                person,
+                registration: active.id,
+                member,
+                inputs,
+                institutions,
+                senders,
+            })
+        })
+        .await?;
+    // Then the write: access checked again (a registration may have ended since the read),
+    // the person's own Patient, and the audit row, committed before anything is released.
+    let ctx2 = ctx.clone();
+    let (person, registration, count) = (found.person, found.registration, found.inputs.len());
+    let patient_id = app
+        .store
+        .write(move |tx| {
+            let still = tx.active_registration(person)?.filter(|a| {
+                a.id == registration && may_see(&ctx2.caller, &a.organization, &a.practitioner)
+            });
+            if still.is_none() {
+                return Err(refused());
+            }
+            let patient_id = person_patient(tx, person)?;
             let mut audit = ctx2.audit("medication-list");
             audit.resource_type = Some("MedicationStatement".into());
             audit.person_pk = Some(person);
-            audit.detail = Some(format!("{} record(s)", inputs.len()));
+            audit.detail = Some(format!("{count} record(s)"));
             tx.append_audit(&[audit])?;
-            Ok::<_, Problem>((member, patient_id, inputs))
+            Ok::<_, Problem>(patient_id)
         })
         .await?;
+    let Found {
+        member,
+        inputs,
+        institutions,
+        senders,
+        ..
+    } = found;
     let master = app.drugs.current();
     let list = consolidate::consolidate(&inputs, &master, &app.finding_rules, as_of, &settings);
-    let names = app
-        .store
-        .read(move |tx| {
-            let mut institutions = BTreeMap::new();
-            let mut senders = BTreeMap::new();
-            for input in &inputs {
-                for code in [
-                    input.record.facility.as_ref(),
-                    input.record.prescribing_facility.as_ref(),
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    if !institutions.contains_key(code.as_str())
-                        && let Some(o) = tx.organization(code.as_str())?
-                    {
-                        institutions.insert(code.as_str().to_owned(), o.name);
-                    }
-                }
-                let client = input.source.provenance.client_id;
-                if let std::collections::btree_map::Entry::Vacant(slot) = senders.entry(client)
-                    && let Some(c) = tx.client_by_id(client)?
-                {
-                    slot.insert(c.name);
-                }
-            }
-            Ok::<_, Problem>((institutions, senders, inputs))
-        })
-        .await?;
-    let (institutions, senders, inputs) = names;
     Ok(PersonList {
         member,
         patient_id,

@@ -83,7 +83,20 @@ fn source_extension(facts: &ListFacts<'_>, index: usize) -> Option<Value> {
     if let Some(resource) = &input.source.resource {
         parts.push(json!({"url": "resource", "valueReference": {"reference": resource}}));
     }
-    Some(json!({"url": format!("{EXT}source"), "extension": parts}))
+    Some(object([
+        ("url", Value::String(format!("{EXT}source"))),
+        ("extension", Value::Array(parts)),
+    ]))
+}
+
+/// A JSON object from its members, moved in (`json!` would copy each `Value` it embeds).
+fn object<const N: usize>(members: [(&str, Value); N]) -> Value {
+    Value::Object(
+        members
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
 }
 
 fn statement(facts: &ListFacts<'_>, n: usize, entry: &ListEntry) -> Value {
@@ -180,7 +193,7 @@ fn statement(facts: &ListFacts<'_>, n: usize, entry: &ListEntry) -> Value {
             dosage.insert("asNeededBoolean".into(), json!(true));
         }
         if !dosage.is_empty() {
-            s.insert("dosage".into(), json!([Value::Object(dosage)]));
+            s.insert("dosage".into(), Value::Array(vec![Value::Object(dosage)]));
         }
     }
     Value::Object(s)
@@ -226,10 +239,9 @@ fn detected_issue(facts: &ListFacts<'_>, n: usize, f: &Finding, urls: &[String])
             .push(json!({"url": format!("{EXT}therapeutic-class"), "valueString": c.as_str()})),
         FindingSubject::List => {}
     }
-    json!({
+    let mut issue = json!({
         "resourceType": "DetectedIssue",
         "id": format!("finding-{n}"),
-        "extension": extension,
         "status": "final",
         "code": {"coding": [coding]},
         "severity": f.setting.severity.as_str(),
@@ -237,7 +249,9 @@ fn detected_issue(facts: &ListFacts<'_>, n: usize, f: &Finding, urls: &[String])
         "identifiedDateTime": day(facts.list.as_of),
         "implicated": f.entries.iter().filter_map(|e| urls.get(*e)).map(|u| json!({"reference": u})).collect::<Vec<_>>(),
         "detail": explanation(f)
-    })
+    });
+    issue["extension"] = Value::Array(extension);
+    issue
 }
 
 /// The list as a `collection` Bundle; `fresh_url` gives each entry's `fullUrl`
@@ -246,14 +260,19 @@ pub fn bundle(facts: &ListFacts<'_>, mut fresh_url: impl FnMut() -> String) -> V
     let statement_urls: Vec<String> = facts.list.entries.iter().map(|_| fresh_url()).collect();
     let mut entries = Vec::new();
     for (n, (entry, url)) in facts.list.entries.iter().zip(&statement_urls).enumerate() {
-        entries.push(json!({"fullUrl": url, "resource": statement(facts, n + 1, entry)}));
+        entries.push(object([
+            ("fullUrl", Value::String(url.clone())),
+            ("resource", statement(facts, n + 1, entry)),
+        ]));
     }
     let mut targets: Vec<String> = statement_urls.clone();
     for (n, f) in facts.list.findings.iter().enumerate() {
         let url = fresh_url();
-        entries.push(
-            json!({"fullUrl": url, "resource": detected_issue(facts, n + 1, f, &statement_urls)}),
-        );
+        let issue = detected_issue(facts, n + 1, f, &statement_urls);
+        entries.push(object([
+            ("fullUrl", Value::String(url.clone())),
+            ("resource", issue),
+        ]));
         targets.push(url);
     }
     if !targets.is_empty() {
@@ -276,9 +295,12 @@ pub fn bundle(facts: &ListFacts<'_>, mut fresh_url: impl FnMut() -> String) -> V
         if !sources.is_empty() {
             provenance["entity"] = Value::Array(sources);
         }
-        entries.push(json!({"fullUrl": fresh_url(), "resource": provenance}));
+        entries.push(object([
+            ("fullUrl", Value::String(fresh_url())),
+            ("resource", provenance),
+        ]));
     }
-    json!({
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "type": "collection",
         "timestamp": format_instant_millis(facts.generated_at),
@@ -287,7 +309,8 @@ pub fn bundle(facts: &ListFacts<'_>, mut fresh_url: impl FnMut() -> String) -> V
             {"system": "urn:kakari:medication-list:window-start", "code": day(facts.list.window_start)},
             {"system": "urn:kakari:medication-list:undated", "code": facts.list.undated.len().to_string(),
              "display": "records without any date, kept out of the list"}
-        ]},
-        "entry": entries
-    })
+        ]}
+    });
+    bundle["entry"] = Value::Array(entries);
+    bundle
 }
