@@ -27,6 +27,8 @@ pub enum ServeError {
     Schema(String),
     #[error("MLLP: {0}")]
     Mllp(String),
+    #[error(transparent)]
+    Delivery(#[from] crate::delivery::client::ClientError),
 }
 
 /// Builds the server on a bound listener (tests bind port 0 and read the address).
@@ -143,7 +145,16 @@ pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
             .map_err(ServeError::Listen)?;
         tracing::info!(address = %bound, "MLLP listening");
     }
+    let delivery = if state.config.delivery_enabled {
+        Some(crate::delivery::worker::spawn(state.clone())?)
+    } else {
+        None
+    };
     let result = server.await.map_err(ServeError::Listen);
+    // Whatever the worker had not recorded is delivered again after a restart.
+    if let Some(worker) = delivery {
+        worker.abort();
+    }
     tracing::info!("HTTP server stopped; flushing queued writes");
     state.store.shutdown();
     result

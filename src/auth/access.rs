@@ -56,6 +56,23 @@ pub const NOTIFICATION_READERS: &[Role] = &[
     Role::Insurer,
     Role::Person,
 ];
+/// Who asks inquiries (照会, FHIR Task): insurers.
+pub const INQUIRY_ASKERS: &[Role] = &[Role::Insurer];
+/// Who may be a party to an inquiry: the insurer that asks, the registered doctor it is
+/// routed to (further limited per inquiry by `service::inquiries`).
+pub const INQUIRY_PARTIES: &[Role] = &[Role::Insurer, Role::Doctor];
+/// Who may subscribe to their own events (FHIR Subscription).
+pub const SUBSCRIBERS: &[Role] = NOTIFICATION_READERS;
+/// Who may see a subscription's status and redeliver its dead letters: its owner, and
+/// administrators.
+pub const SUBSCRIPTION_MANAGERS: &[Role] = &[
+    Role::Emr,
+    Role::Pharmacy,
+    Role::Doctor,
+    Role::Insurer,
+    Role::Person,
+    Role::Admin,
+];
 /// Who may send HL7 v2 messages and SS-MIX2 archives.
 pub const MESSAGE_SENDERS: &[Role] = &[Role::Emr, Role::Pharmacy];
 /// Who may post claims and checkups and pull lab values.

@@ -12,6 +12,7 @@ pub mod datetime;
 pub mod decimal;
 pub mod directory;
 pub mod identifiers;
+pub mod inquiry;
 pub mod lab;
 pub mod medication;
 pub mod medication_list;
@@ -20,6 +21,7 @@ pub mod person;
 pub mod provenance;
 pub mod record;
 pub mod registration;
+pub mod subscription;
 
 pub use clinical::{Allergy, Condition};
 pub use code_system::Coding;

@@ -16,6 +16,8 @@ use crate::service::fhir::{ReturnPreference, bundle, rest};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/fhir")
+            // Inquiries and subscriptions first: their own handlers and roles.
+            .configure(super::collaboration::fhir_routes)
             .service(
                 web::resource(["", "/"])
                     .route(web::post().to(post_bundle))
@@ -78,12 +80,12 @@ fn resource_type(name: &str) -> Result<ResourceType, HttpProblem> {
     })
 }
 
-fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|h| h.to_str().ok())
 }
 
 /// Refuses an `Accept` that rules out JSON.
-fn check_accept(req: &HttpRequest) -> Result<(), HttpProblem> {
+pub(super) fn check_accept(req: &HttpRequest) -> Result<(), HttpProblem> {
     match header(req, "Accept") {
         None => Ok(()),
         Some(a)
@@ -102,12 +104,12 @@ fn check_accept(req: &HttpRequest) -> Result<(), HttpProblem> {
     }
 }
 
-fn base(app: &AppState, req: &HttpRequest) -> String {
+pub(super) fn base(app: &AppState, req: &HttpRequest) -> String {
     base_url(req, app.config.public_base_url.as_deref(), "/fhir")
 }
 
 /// Query pairs in order, repeats kept (`date=ge2020&date=lt2021`).
-fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+pub(super) fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(&s.replace('+', " "))
             .decode_utf8_lossy()

@@ -2,6 +2,7 @@
 //! authentication and limits gate), error bodies. Handlers are thin: extract, call one service function, respond.
 
 pub mod admin;
+pub mod collaboration;
 pub mod directory;
 pub mod directory_page;
 pub mod extract;

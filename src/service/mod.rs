@@ -11,6 +11,7 @@ pub mod directory;
 pub mod fhir;
 pub mod health;
 pub mod hl7;
+pub mod inquiries;
 pub mod insurer;
 pub mod intake;
 pub mod lab_pull;
@@ -21,6 +22,7 @@ pub mod person;
 pub mod registration;
 pub mod report;
 pub mod ssmix2;
+pub mod subscriptions;
 
 use sha2::{Digest, Sha256};
 

@@ -283,6 +283,8 @@ fn take_effect(
             evidence_document: evidence,
         })?;
     }
+    // Open inquiries about the person follow them to the new registered doctor.
+    crate::service::inquiries::follow_registration(tx, ctx, r.person_pk, Some(r))?;
     let mut organizations = vec![r.organization.as_str()];
     if let Some(p) = &previous
         && p.organization != r.organization
@@ -542,6 +544,10 @@ pub async fn end(app: &AppState, ctx: &Ctx, id: i64) -> Result<RegistrationView,
             };
             if !changed {
                 return Err(not_found());
+            }
+            if row.status == Status::Active {
+                // No successor: open inquiries wait on hold for the next registered doctor.
+                crate::service::inquiries::follow_registration(tx, &ctx2, row.person_pk, None)?;
             }
             let row = tx.registration(id)?.ok_or_else(not_found)?;
             tell(

@@ -47,6 +47,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "person_decides",
         include_str!("../../migrations/sqlite/0008_person_decides.sql"),
     ),
+    (
+        10,
+        "collaboration",
+        include_str!("../../migrations/sqlite/0010_collaboration.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -89,6 +94,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "person_decides",
         include_str!("../../migrations/postgres/0008_person_decides.sql"),
+    ),
+    (
+        10,
+        "collaboration",
+        include_str!("../../migrations/postgres/0010_collaboration.sql"),
     ),
 ];
 

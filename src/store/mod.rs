@@ -15,6 +15,7 @@ pub mod clients;
 pub mod directory;
 pub mod events;
 pub mod inputs;
+pub mod inquiries;
 pub mod lab_feed;
 pub mod messages;
 mod migrate;
@@ -26,6 +27,7 @@ pub mod resources;
 pub mod search;
 pub mod sql;
 mod sqlite_backend;
+pub mod subscriptions;
 
 use std::sync::Arc;
 

@@ -166,6 +166,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub state: std::sync::Arc<kakari::app::AppState>,
     handle: actix_web::dev::ServerHandle,
+    /// The delivery worker (subscriptions), as `kakari serve` runs it.
+    worker: Option<tokio::task::JoinHandle<()>>,
     _db: TestDb,
 }
 
@@ -200,7 +202,12 @@ impl TestApp {
         let server = kakari::server::start(state.clone(), listener).expect("start server");
         let handle = server.handle();
         actix_web::rt::spawn(server);
+        let worker = state
+            .config
+            .delivery_enabled
+            .then(|| kakari::delivery::worker::spawn(state.clone()).expect("delivery worker"));
         Self {
+            worker,
             base: format!("{scheme}://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
             state,
@@ -298,6 +305,9 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.abort();
+        }
         let handle = self.handle.clone();
         actix_web::rt::spawn(async move { handle.stop(false).await });
         self.state.store.shutdown();

@@ -20,7 +20,13 @@ pub mod resource_type;
 pub mod rules;
 pub mod schema;
 pub mod search_params;
+pub mod subscription;
+pub mod task;
 pub mod to_domain;
 pub mod value;
 
 pub use resource_type::ResourceType;
+
+/// Types kakari reads besides the stored ones (inquiries, subscriptions, survey answers):
+/// the R4 schema subset covers them too (`tests/it/schemas.rs` derives it).
+pub const COLLABORATION_INPUT_TYPES: &[&str] = &["Task", "Subscription", "QuestionnaireResponse"];
