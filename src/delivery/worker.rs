@@ -47,10 +47,10 @@ impl WorkerSettings {
         }
     }
 
-    /// How long a lease lasts: long enough for a whole batch to time out.
+    /// How long a lease lasts: renewed before each notification, so it only has to outlast
+    /// one request; after a crash another instance takes over once it ran out.
     fn lease_millis(&self) -> i64 {
-        let per = self.timeout.as_millis() as i64 + 1_000;
-        per * BATCH + 5_000
+        2 * self.timeout.as_millis() as i64 + 2_000
     }
 }
 
@@ -117,10 +117,14 @@ async fn deliver_batch(
             // The oldest one waits for its retry; later ones wait behind it (order).
             break;
         }
-        let (owner, sid) = (state.instance.clone(), subscription.id);
+        let (owner, sid, lease) = (
+            state.instance.clone(),
+            subscription.id,
+            settings.lease_millis(),
+        );
         let still_ours = state
             .store
-            .read(move |tx| tx.holds_lease(sid, &owner))
+            .write(move |tx| tx.renew_lease(sid, &owner, lease))
             .await?;
         if !still_ours {
             break;

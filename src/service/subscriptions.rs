@@ -404,7 +404,7 @@ pub fn notification(
             topic: subscription.topic,
             status: subscription.status,
             kind: StatusType::EventNotification,
-            events_since_start: subscription.events_since_start,
+            events_since_start: subscription.events_since_start.max(delivery.event_number),
             content: subscription.content,
             error: None,
         },

@@ -167,6 +167,9 @@ impl<'c> Tx<'c> {
     fn finish(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.pending_labs);
         self.assign_feed(&pending)?;
+        if !pending.is_empty() {
+            self.tell_lab_results(&pending)?;
+        }
         let audit = std::mem::take(&mut self.pending_audit);
         self.write_audit(&audit).map(|_| ())
     }

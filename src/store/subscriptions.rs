@@ -272,18 +272,21 @@ impl Tx<'_> {
         self.subscription(id)
     }
 
-    /// Does `owner` still hold the lease of a subscription (and is it still active)?
-    pub fn holds_lease(&mut self, id: i64, owner: &str) -> Result<bool, StoreError> {
+    /// Extends `owner`'s lease of a subscription by `lease_millis` from now; false when the
+    /// lease was lost (expired and taken, or the subscription is no longer active).
+    pub fn renew_lease(
+        &mut self,
+        id: i64,
+        owner: &str,
+        lease_millis: i64,
+    ) -> Result<bool, StoreError> {
         let now = self.now();
-        Ok(self
-            .conn()
-            .query_opt(
-                "SELECT 1 FROM subscriptions WHERE id = ? AND lease_owner = ? AND lease_until >= ?
-                   AND status = 'active'",
-                args![id, owner, now],
-                |_| Ok(()),
-            )?
-            .is_some())
+        let changed = self.conn().execute(
+            "UPDATE subscriptions SET lease_until = ?
+             WHERE id = ? AND lease_owner = ? AND lease_until >= ? AND status = 'active'",
+            args![now + lease_millis, id, owner, now],
+        )?;
+        Ok(changed == 1)
     }
 
     /// Gives a lease back.

@@ -5,6 +5,7 @@ mod support;
 mod access;
 mod audit;
 mod convert;
+mod delivery;
 mod demo;
 mod directory_page;
 mod docs;
