@@ -838,3 +838,77 @@ async fn a_gateway_killed_between_commit_and_delivery_delivers_after_restart(db:
     receiver.wait_for(3, Duration::from_secs(30)).await;
     assert_eq!(receiver.delivered(), [1, 2, 3]);
 }
+
+on_both_databases_async!(new_lab_values_are_notified_for_registered_consenting_members);
+
+async fn new_lab_values_are_notified_for_registered_consenting_members(db: TestDb) {
+    let app = TestApp::spawn_with(db, fast_delivery).await;
+    let (doctor, insurer) = admin_setup(&app.http, &app.base).await;
+    let emr = app.emr(CLINIC).await;
+    let receiver = Receiver::start().await;
+    let resp = app
+        .post_fhir(
+            &insurer,
+            "/fhir/Subscription",
+            &subscription_body(
+                &receiver.url(),
+                "urn:kakari:subscription-topic:lab-result",
+                "id-only",
+            ),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    // Member 1 registered with consent, member 2 registered without, member 3 not at all.
+    for (n, consent) in [(1, true), (2, false)] {
+        let body = json!({"member": format!("{INSURER}:9:{n}:01"), "practitioner": "dr-1", "organization": CLINIC,
+                          "start": "2026-04-01", "consent": {"insurer_programs": consent}});
+        let resp = app
+            .http
+            .post(app.url("/registrations"))
+            .bearer_auth(&doctor)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+    for n in 1..=3 {
+        let bundle = crate::insurer::lab_bundle(
+            &format!("lab-{n}"),
+            &format!("{INSURER}:9:{n}:01"),
+            &["6.9", "7.1"],
+            "2026-10-01",
+        );
+        let resp = app.post_fhir(&emr, "/fhir", &bundle).await;
+        assert_eq!(resp.status(), 200);
+    }
+    receiver.wait_for(1, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.delivered(),
+        [1],
+        "only the consenting member's values are told"
+    );
+    let bundle: Value = serde_json::from_slice(&receiver.seen()[0].body).unwrap();
+    assert_valid_fhir(&bundle);
+    let event = bundle["entry"][0]["resource"]["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "notification-event")
+        .unwrap()
+        .clone();
+    assert_eq!(event["extension"][0]["valueString"], "lab-result.new");
+    // The same event in the insurer's notifications, with what to pull.
+    let (status, page) = app.get_json(&insurer, "/notifications").await;
+    assert_eq!(status, 200);
+    let lab: Vec<&Value> = page["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["topic"] == "lab-result.new")
+        .collect();
+    assert_eq!(lab.len(), 1);
+    assert_eq!(lab[0]["detail"]["member"], format!("{INSURER}:9:1:01"));
+    assert_eq!(lab[0]["detail"]["results"], 2);
+}

@@ -81,9 +81,14 @@ async fn metadata_lists_what_is_supported(db: TestDb) {
         .iter()
         .map(|r| r["type"].as_str().unwrap())
         .collect();
-    // 14 stored types (Encounter, Specimen and document/collection Bundles since issue 9)
-    // and the registry's 3 derived, read-only ones.
-    assert_eq!(types.len(), 17);
+    // 14 stored types (Encounter, Specimen and document/collection Bundles since issue 9),
+    // the registry's 3 derived, read-only ones, and the collaboration types Task and
+    // Subscription (issue 13).
+    assert_eq!(types.len(), 19);
+    for collaboration in ["Task", "Subscription"] {
+        assert!(types.contains(&collaboration), "{collaboration}");
+    }
+    crate::schemas::assert_valid_fhir(&cs);
     for stored in ["MedicationDispense", "Encounter", "Specimen", "Bundle"] {
         assert!(types.contains(&stored), "{stored}");
     }
