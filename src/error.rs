@@ -157,6 +157,7 @@ catalogue! {
     SubscriptionChannel = ("subscription.channel", 422, "only rest-hook channels with application/fhir+json payloads are supported"),
     SubscriptionContent = ("subscription.content", 422, "payload content not available for this topic"),
     SubscriptionEndpoint = ("subscription.endpoint_refused", 422, "endpoint is not https or resolves to a loopback, private or link-local address"),
+    NeedNotOpen = ("need.not_open", 409, "the need is no longer open (accepted or withdrawn), or the hand can no longer be accepted"),
     // Intake of messages and files.
     IntakeKeyReused = ("intake.key_reused", 409, "the sender's id for this input was used before for other content"),
     // Archives (SS-MIX2 uploads).

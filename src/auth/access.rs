@@ -73,6 +73,9 @@ pub const SUBSCRIPTION_MANAGERS: &[Role] = &[
     Role::Person,
     Role::Admin,
 ];
+/// Who sees the open needs of their region and raises hands (push-type matching): the
+/// EMR and doctors of a certified institution.
+pub const NEED_RESPONDERS: &[Role] = &[Role::Emr, Role::Doctor];
 /// Who may send HL7 v2 messages and SS-MIX2 archives.
 pub const MESSAGE_SENDERS: &[Role] = &[Role::Emr, Role::Pharmacy];
 /// Who may post claims and checkups and pull lab values.

@@ -14,6 +14,7 @@ pub mod directory;
 pub mod identifiers;
 pub mod inquiry;
 pub mod lab;
+pub mod matching;
 pub mod medication;
 pub mod medication_list;
 pub mod member_id;

@@ -19,8 +19,8 @@ pub enum Topic {
     MedicationFinding,
     /// Registration and consent changes that concern the subscriber.
     Registration,
-    /// Push-type matching: needs posted in an institution's region, hands raised on an
-    /// insurer's needs, a member's acceptance.
+    /// Push-type matching: needs posted in an institution's region (anonymous), hands
+    /// raised on an insurer's (or the member's own) needs, a member's acceptance.
     Matching,
 }
 
@@ -100,7 +100,10 @@ impl Topic {
             Self::LabResult => who == Subscriber::Insurer,
             Self::MedicationFinding => matches!(who, Subscriber::Insurer | Subscriber::Doctor),
             Self::Registration => true,
-            Self::Matching => matches!(who, Subscriber::Insurer | Subscriber::Institution),
+            Self::Matching => matches!(
+                who,
+                Subscriber::Insurer | Subscriber::Institution | Subscriber::Person
+            ),
         }
     }
 

@@ -110,6 +110,10 @@ roles! {
     Subscribers => access::SUBSCRIBERS,
     /// Subscription owners and administrators.
     SubscriptionManagers => access::SUBSCRIPTION_MANAGERS,
+    /// Insurers.
+    Insurers => access::INSURERS,
+    /// The EMR and doctors of certified institutions (push-type matching).
+    NeedResponders => access::NEED_RESPONDERS,
 }
 
 /// An authenticated caller of one of `R`'s roles. Put it before the body extractor: a

@@ -12,6 +12,7 @@ pub mod health;
 pub mod hl7;
 pub mod insurer;
 pub mod masters;
+pub mod matching;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;

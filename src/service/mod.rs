@@ -16,6 +16,7 @@ pub mod insurer;
 pub mod intake;
 pub mod lab_pull;
 pub mod masters;
+pub mod matching;
 pub mod messages;
 pub mod notifications;
 pub mod person;

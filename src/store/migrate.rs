@@ -52,6 +52,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "collaboration",
         include_str!("../../migrations/sqlite/0010_collaboration.sql"),
     ),
+    (
+        11,
+        "matching",
+        include_str!("../../migrations/sqlite/0011_matching.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -99,6 +104,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         10,
         "collaboration",
         include_str!("../../migrations/postgres/0010_collaboration.sql"),
+    ),
+    (
+        11,
+        "matching",
+        include_str!("../../migrations/postgres/0011_matching.sql"),
     ),
 ];
 

@@ -17,6 +17,7 @@ pub mod events;
 pub mod inputs;
 pub mod inquiries;
 pub mod lab_feed;
+pub mod matching;
 pub mod messages;
 mod migrate;
 pub mod persons;

@@ -18,6 +18,7 @@ mod intake_keys;
 mod jp_core_examples;
 mod mappings;
 mod masters;
+mod matching;
 mod medication_list;
 mod outage;
 mod person;
