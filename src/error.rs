@@ -158,6 +158,7 @@ catalogue! {
     SubscriptionContent = ("subscription.content", 422, "payload content not available for this topic"),
     SubscriptionEndpoint = ("subscription.endpoint_refused", 422, "endpoint is not https or resolves to a loopback, private or link-local address"),
     NeedNotOpen = ("need.not_open", 409, "the need is no longer open (accepted or withdrawn), or the hand can no longer be accepted"),
+    SurveyNotRegistered = ("survey.not_registered", 422, "a member rates an institution they are or were registered with"),
     // Intake of messages and files.
     IntakeKeyReused = ("intake.key_reused", 409, "the sender's id for this input was used before for other content"),
     // Archives (SS-MIX2 uploads).

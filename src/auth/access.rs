@@ -76,6 +76,8 @@ pub const SUBSCRIPTION_MANAGERS: &[Role] = &[
 /// Who sees the open needs of their region and raises hands (push-type matching): the
 /// EMR and doctors of a certified institution.
 pub const NEED_RESPONDERS: &[Role] = &[Role::Emr, Role::Doctor];
+/// Who submits members' satisfaction answers: the member's insurer, the person.
+pub const SURVEY_RESPONDENTS: &[Role] = &[Role::Insurer, Role::Person];
 /// Who may send HL7 v2 messages and SS-MIX2 archives.
 pub const MESSAGE_SENDERS: &[Role] = &[Role::Emr, Role::Pharmacy];
 /// Who may post claims and checkups and pull lab values.

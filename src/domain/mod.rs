@@ -23,6 +23,7 @@ pub mod provenance;
 pub mod record;
 pub mod registration;
 pub mod subscription;
+pub mod survey;
 
 pub use clinical::{Allergy, Condition};
 pub use code_system::Coding;

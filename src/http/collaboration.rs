@@ -1,5 +1,6 @@
 //! Collaboration routes under `/fhir`: inquiries as `Task` (create, read, update, search,
-//! history) and `Subscription` (create, read, list, end, `$status`, `$redeliver`). Each
+//! history), `Subscription` (create, read, list, end, `$status`, `$redeliver`), and the
+//! satisfaction survey (`Questionnaire`, `QuestionnaireResponse`). Each
 //! handler states its roles (`Authorized<…>`, checked before the body is read), calls one
 //! service function and responds; errors are OperationOutcomes.
 
@@ -7,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::extract::{
     Authorized, InquiryAskers, InquiryParties, JsonBody, Subscribers, SubscriptionManagers,
+    SurveyRespondents,
 };
 use super::fhir::{base, check_accept, header, query_pairs};
 use super::problem::HttpProblem;
@@ -14,7 +16,7 @@ use super::respond;
 use crate::app::AppState;
 use crate::codec::fhir::bundle::parse_etag;
 use crate::error::{ErrorCode, Problem};
-use crate::service::{inquiries, subscriptions};
+use crate::service::{inquiries, subscriptions, surveys};
 
 type FhirResult = Result<HttpResponse, HttpProblem>;
 
@@ -64,7 +66,40 @@ pub fn fhir_routes(cfg: &mut web::ServiceConfig) {
         web::resource("/Subscription/{id}/$redeliver")
             .route(web::post().to(redeliver))
             .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/Questionnaire/{id}")
+            .route(web::get().to(read_questionnaire))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/QuestionnaireResponse")
+            .route(web::post().to(submit_survey))
+            .default_service(not_allowed()),
     );
+}
+
+/// kakari's satisfaction questionnaire (no patient data, no credentials needed).
+async fn read_questionnaire(id: web::Path<String>, req: HttpRequest) -> FhirResult {
+    check_accept(&req)?;
+    if id.as_str() != crate::codec::fhir::survey::QUESTIONNAIRE_ID {
+        return Err(HttpProblem::fhir(Problem::new(
+            ErrorCode::ResourceNotFound,
+            "Questionnaire",
+            "no such resource",
+        )));
+    }
+    fhir(Ok(surveys::questionnaire()))
+}
+
+async fn submit_survey(
+    app: web::Data<AppState>,
+    Authorized(ctx, _): Authorized<SurveyRespondents>,
+    req: HttpRequest,
+    JsonBody(body): JsonBody,
+) -> FhirResult {
+    check_accept(&req)?;
+    fhir(surveys::submit(&app, &ctx, &body, &base(&app, &req)).await)
 }
 
 fn fhir(resp: Result<crate::service::fhir::FhirResponse, Problem>) -> FhirResult {

@@ -114,6 +114,8 @@ roles! {
     Insurers => access::INSURERS,
     /// The EMR and doctors of certified institutions (push-type matching).
     NeedResponders => access::NEED_RESPONDERS,
+    /// Who submits satisfaction answers (insurers, persons).
+    SurveyRespondents => access::SURVEY_RESPONDENTS,
 }
 
 /// An authenticated caller of one of `R`'s roles. Put it before the body extractor: a

@@ -24,6 +24,7 @@ pub mod registration;
 pub mod report;
 pub mod ssmix2;
 pub mod subscriptions;
+pub mod surveys;
 
 use sha2::{Digest, Sha256};
 

@@ -57,6 +57,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "matching",
         include_str!("../../migrations/sqlite/0011_matching.sql"),
     ),
+    (
+        12,
+        "surveys",
+        include_str!("../../migrations/sqlite/0012_surveys.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -109,6 +114,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         11,
         "matching",
         include_str!("../../migrations/postgres/0011_matching.sql"),
+    ),
+    (
+        12,
+        "surveys",
+        include_str!("../../migrations/postgres/0012_surveys.sql"),
     ),
 ];
 

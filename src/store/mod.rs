@@ -29,6 +29,7 @@ pub mod search;
 pub mod sql;
 mod sqlite_backend;
 pub mod subscriptions;
+pub mod surveys;
 
 use std::sync::Arc;
 

@@ -82,10 +82,15 @@ async fn metadata_lists_what_is_supported(db: TestDb) {
         .map(|r| r["type"].as_str().unwrap())
         .collect();
     // 14 stored types (Encounter, Specimen and document/collection Bundles since issue 9),
-    // the registry's 3 derived, read-only ones, and the collaboration types Task and
-    // Subscription (issue 13).
-    assert_eq!(types.len(), 19);
-    for collaboration in ["Task", "Subscription"] {
+    // the registry's 3 derived, read-only ones, and the collaboration types Task,
+    // Subscription, Questionnaire and QuestionnaireResponse (issue 13).
+    assert_eq!(types.len(), 21);
+    for collaboration in [
+        "Task",
+        "Subscription",
+        "Questionnaire",
+        "QuestionnaireResponse",
+    ] {
         assert!(types.contains(&collaboration), "{collaboration}");
     }
     crate::schemas::assert_valid_fhir(&cs);

@@ -25,6 +25,7 @@ mod person;
 mod robustness;
 mod schemas;
 mod store_contract;
+mod surveys;
 mod tls;
 mod tokutei;
 mod uke_claims;

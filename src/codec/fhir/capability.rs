@@ -136,6 +136,16 @@ fn collaboration() -> Vec<Value> {
                 {"name": "status", "definition": "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"}
             ]
         }),
+        json!({
+            "type": "Questionnaire",
+            "documentation": "kakari's satisfaction questionnaire (Questionnaire/kakari-satisfaction)",
+            "interaction": [{"code": "read"}]
+        }),
+        json!({
+            "type": "QuestionnaireResponse",
+            "documentation": "a member's satisfaction answers about an institution they are or were registered with (subject: the institution; source: the member), from the member's insurer or person client; means are shown in the directory from 10 responses on",
+            "interaction": [{"code": "create"}]
+        }),
     ]
 }
 
@@ -149,7 +159,7 @@ mod tests {
         let resources = cs["rest"][0]["resource"].as_array().unwrap();
         assert_eq!(
             resources.len(),
-            ResourceType::ALL.len() + RegistryType::ALL.len() + 2
+            ResourceType::ALL.len() + RegistryType::ALL.len() + 4
         );
         let subscription = resources
             .iter()

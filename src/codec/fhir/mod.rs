@@ -21,6 +21,7 @@ pub mod rules;
 pub mod schema;
 pub mod search_params;
 pub mod subscription;
+pub mod survey;
 pub mod task;
 pub mod to_domain;
 pub mod value;
