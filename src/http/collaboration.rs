@@ -10,11 +10,10 @@ use super::extract::{
     Authorized, InquiryAskers, InquiryParties, JsonBody, Subscribers, SubscriptionManagers,
     SurveyRespondents,
 };
-use super::fhir::{base, check_accept, header, query_pairs};
+use super::fhir::{base, check_accept, if_match, query_pairs};
 use super::problem::HttpProblem;
 use super::respond;
 use crate::app::AppState;
-use crate::codec::fhir::bundle::parse_etag;
 use crate::error::{ErrorCode, Problem};
 use crate::service::{inquiries, subscriptions, surveys};
 
@@ -164,16 +163,7 @@ async fn update_task(
     JsonBody(body): JsonBody,
 ) -> FhirResult {
     check_accept(&req)?;
-    let if_match = match header(&req, "If-Match") {
-        Some(raw) => Some(parse_etag(raw).ok_or_else(|| {
-            HttpProblem::fhir(Problem::new(
-                ErrorCode::InvalidParameter,
-                "If-Match",
-                "expected W/\"<version>\"",
-            ))
-        })?),
-        None => None,
-    };
+    let if_match = if_match(&req)?;
     fhir(inquiries::update(&app, &ctx, &id, &body, if_match, &base(&app, &req)).await)
 }
 

@@ -80,11 +80,25 @@ fn resource_type(name: &str) -> Result<ResourceType, HttpProblem> {
     })
 }
 
-pub(super) fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|h| h.to_str().ok())
 }
 
 /// Refuses an `Accept` that rules out JSON.
+/// The version an `If-Match` header names, if any.
+pub(super) fn if_match(req: &HttpRequest) -> Result<Option<i64>, HttpProblem> {
+    match header(req, "If-Match") {
+        Some(raw) => Ok(Some(parse_etag(raw).ok_or_else(|| {
+            HttpProblem::fhir(Problem::new(
+                ErrorCode::InvalidParameter,
+                "If-Match",
+                "expected W/\"<version>\"",
+            ))
+        })?)),
+        None => Ok(None),
+    }
+}
+
 pub(super) fn check_accept(req: &HttpRequest) -> Result<(), HttpProblem> {
     match header(req, "Accept") {
         None => Ok(()),
@@ -168,16 +182,7 @@ async fn update(
     check_accept(&req)?;
     let (type_name, id) = path.into_inner();
     let rtype = writable_type(&type_name)?;
-    let if_match = match header(&req, "If-Match") {
-        Some(raw) => Some(parse_etag(raw).ok_or_else(|| {
-            HttpProblem::fhir(Problem::new(
-                ErrorCode::InvalidParameter,
-                "If-Match",
-                "expected W/\"<version>\"",
-            ))
-        })?),
-        None => None,
-    };
+    let if_match = if_match(&req)?;
     let prefer = ReturnPreference::from_prefer(header(&req, "Prefer"));
     let resp = rest::update(
         &app,

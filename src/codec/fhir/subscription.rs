@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::domain::datetime::format_instant_millis;
 use crate::domain::subscription::{Content, SubscriptionStatus, Topic};
-use crate::error::{ErrorCode, Issue, Problem};
+use crate::error::{ErrorCode, Problem};
 
 const BACKPORT: &str = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition";
 /// Profile of a backport Subscription.
@@ -60,17 +60,7 @@ fn invalid(location: &str, message: &str) -> Problem {
 
 /// Reads a new Subscription (the schema first, then the backport rules kakari supports).
 pub fn read_request(body: &Value) -> Result<SubscriptionRequest, Problem> {
-    if body.get("resourceType").and_then(Value::as_str) != Some("Subscription") {
-        return Err(Problem::new(
-            ErrorCode::NotAResource,
-            "resourceType",
-            "expected a Subscription",
-        ));
-    }
-    let issues: Vec<Issue> = super::schema::validate(body, "Subscription");
-    if issues.iter().any(Issue::is_error) {
-        return Err(Problem::with_issues(ErrorCode::SchemaViolation, issues));
-    }
+    super::schema::check_resource(body, "Subscription")?;
     let criteria = body
         .get("criteria")
         .and_then(Value::as_str)

@@ -9,7 +9,7 @@ use super::task::member_of_reference;
 use crate::domain::code_system::id_system;
 use crate::domain::survey::{ITEMS, SCALE};
 use crate::domain::{InstitutionCode, MemberId};
-use crate::error::{ErrorCode, Issue, Problem};
+use crate::error::{ErrorCode, Problem};
 
 /// The questionnaire's id and canonical URL.
 pub const QUESTIONNAIRE_ID: &str = "kakari-satisfaction";
@@ -58,17 +58,7 @@ fn invalid(location: impl Into<String>, message: &str) -> Problem {
 
 /// Reads a QuestionnaireResponse to kakari's questionnaire.
 pub fn read_response(body: &Value) -> Result<SurveyAnswers, Problem> {
-    if body.get("resourceType").and_then(Value::as_str) != Some("QuestionnaireResponse") {
-        return Err(Problem::new(
-            ErrorCode::NotAResource,
-            "resourceType",
-            "expected a QuestionnaireResponse",
-        ));
-    }
-    let issues = super::schema::validate(body, "QuestionnaireResponse");
-    if issues.iter().any(Issue::is_error) {
-        return Err(Problem::with_issues(ErrorCode::SchemaViolation, issues));
-    }
+    super::schema::check_resource(body, "QuestionnaireResponse")?;
     let questionnaire = body
         .get("questionnaire")
         .and_then(Value::as_str)

@@ -48,18 +48,7 @@ fn invalid(location: &str, message: &str) -> Problem {
 
 /// Checks a Task body against the R4 schema (the subset).
 pub fn check_schema(body: &Value) -> Result<(), Problem> {
-    if body.get("resourceType").and_then(Value::as_str) != Some("Task") {
-        return Err(Problem::new(
-            ErrorCode::NotAResource,
-            "resourceType",
-            "expected a Task",
-        ));
-    }
-    let issues: Vec<Issue> = super::schema::validate(body, "Task");
-    if issues.iter().any(Issue::is_error) {
-        return Err(Problem::with_issues(ErrorCode::SchemaViolation, issues));
-    }
-    Ok(())
+    super::schema::check_resource(body, "Task")
 }
 
 /// The member a logical reference names (`{"identifier": {"system": <member id>, "value"}}`).
