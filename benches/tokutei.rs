@@ -105,6 +105,7 @@ fn people() -> Vec<Person> {
                     sex: Some(Sex::Female),
                     name: None,
                     name_kana: Some("ケンシン ハナコ".to_owned()),
+                    names: Vec::new(),
                 },
                 results,
             }

@@ -1,5 +1,6 @@
 //! The application state shared by every request handler and background task.
 
+use crate::mapping::finding_rules::FindingRules;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,6 +38,9 @@ pub struct AppState {
     pub checkup_items: &'static CheckupItems,
     /// This instance's name for its readiness probe row (random per process).
     pub instance: String,
+    /// The medication-list rules (`mappings/medication-findings.csv`, or the operator's
+    /// copy in the masters directory).
+    pub finding_rules: Arc<FindingRules>,
 }
 
 impl AppState {
@@ -61,6 +65,16 @@ impl AppState {
         let checkup_items =
             CheckupItems::bundled().map_err(|e| StartError::Mapping(e.to_string()))?;
         let auth = Authenticator::new(store.clone(), config.admin_token.clone());
+        let finding_rules = match config
+            .masters_dir
+            .as_ref()
+            .map(|d| d.join("medication-findings.csv"))
+            .filter(|p| p.exists())
+        {
+            Some(path) => FindingRules::load(&path),
+            None => FindingRules::bundled().cloned(),
+        }
+        .map_err(|e| StartError::Mapping(e.to_string()))?;
         Ok(Arc::new(Self {
             store,
             config: Arc::new(config),
@@ -71,6 +85,7 @@ impl AppState {
             drugs: Arc::new(DrugMasterHandle::new(drugs)),
             checkup_items,
             instance: uuid::Uuid::new_v4().to_string(),
+            finding_rules: Arc::new(finding_rules),
         }))
     }
 }

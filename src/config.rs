@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::consolidate::ListSettings;
 use crate::domain::registration::{Confirmation, FirstRegistration, RegistrationPolicy};
 
 /// How log lines are written.
@@ -117,6 +118,9 @@ pub struct Config {
     pub delivery_timeout_millis: u64,
     /// How often an idle worker looks for due notifications.
     pub delivery_poll_millis: u64,
+    /// The medication list's window and tolerances (`[medication_list]` in the file;
+    /// `KAKARI_MEDICATION_LIST__LOOK_BACK_DAYS=60` in the environment).
+    pub medication_list: ListSettings,
 }
 
 /// A boolean that also reads `1`/`0` (as environment variables are usually written).
@@ -176,6 +180,7 @@ impl Default for Config {
             delivery_backoff_cap_millis: 3_600_000,
             delivery_timeout_millis: 10_000,
             delivery_poll_millis: 500,
+            medication_list: ListSettings::default(),
         }
     }
 }
@@ -198,7 +203,7 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("KAKARI_").ignore(&["config"]));
+        figment = figment.merge(Env::prefixed("KAKARI_").split("__").ignore(&["config"]));
         let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
         config.validate()?;
         Ok(config)
@@ -256,6 +261,11 @@ impl Config {
         if self.delivery_timeout_millis == 0 || self.delivery_poll_millis == 0 {
             return Err(ConfigError(
                 "delivery_timeout_millis and delivery_poll_millis must be at least 1".into(),
+            ));
+        }
+        if self.medication_list.look_back_days == 0 {
+            return Err(ConfigError(
+                "medication_list.look_back_days must be at least 1".into(),
             ));
         }
         if self.registration_pending_days == 0 {

@@ -131,6 +131,8 @@ catalogue! {
     Hl7Batch = ("hl7.batch", 422, "batch or file envelope is inconsistent"),
     Hl7TooLarge = ("hl7.too_large", 413, "message exceeds a size or count limit"),
     Hl7CoverageIncomplete = ("hl7.coverage_incomplete", 422, "insurance segment lacks the parts of a member id"),
+    Hl7ByteOrderMark = ("hl7.byte_order_mark", 422, "a byte-order mark precedes the message; ignored"),
+    Hl7SegmentIgnored = ("hl7.segment_ignored", 422, "segment is not part of the message structure kakari reads; ignored"),
     // SS-MIX2 standardized storage (codec::ssmix2).
     Ssmix2FileName = ("ssmix2.file_name", 422, "file name is not PID_date_type_order_timestamp_dept_flag"),
     Ssmix2PathLayout = ("ssmix2.path_layout", 422, "folders are not <PID[0:3]>/<PID[3:6]>/<PID>/<date>/<type>"),
@@ -141,6 +143,7 @@ catalogue! {
     Ssmix2MessageType = ("ssmix2.message_type", 422, "MSH-9 is not a message type of the file's data type"),
     Ssmix2CareDate = ("ssmix2.care_date", 422, "date folder differs from the message's care date field"),
     Ssmix2Invalidated = ("ssmix2.invalidated", 409, "file is invalidated (flag 0); a later file supersedes it"),
+    DerivedReadOnly = ("fhir.derived_read_only", 409, "the resource was written from another format's input and is read-only through FHIR"),
     // Registrations and consent (the person decides).
     RegistrationNotPending = ("registration.not_pending", 409, "the registration is not waiting for the person's decision"),
     ConsentInsurerGrant = ("consent.insurer_grant", 403, "an insurer records a consent withdrawal it received, never a grant"),

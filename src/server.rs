@@ -87,6 +87,10 @@ pub fn start(
             .app_data(web::Data::new(http::openapi::finish(api)))
             .route("/openapi.json", web::get().to(http::openapi::serve))
             .route("/directory", web::get().to(http::directory_page::page))
+            .route(
+                "/doctor/medication-list",
+                web::get().to(http::medication_page::medication_list),
+            )
             .configure(http::fhir::routes)
             .default_service(web::to(http::not_found))
             .wrap(from_fn(http::gate::gate))

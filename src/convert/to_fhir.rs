@@ -37,6 +37,7 @@ fn resources(
             local_ids: &patient.local_ids,
             member: patient.member.as_ref(),
             demographics: &patient.demographics,
+            other_identifiers: &[],
         },
     )];
     if let Some(m) = &patient.member {

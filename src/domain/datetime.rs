@@ -348,6 +348,11 @@ pub fn now_millis() -> i64 {
     millis(OffsetDateTime::now_utc())
 }
 
+/// Today's date in Japan.
+pub fn today_in_japan() -> Date {
+    OffsetDateTime::now_utc().to_offset(JST).date()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,15 +94,33 @@ pub struct Quantity {
     pub unit_system: Option<String>,
 }
 
-/// How the drug is taken (from the dosage route or the UKE 診療識別).
+/// How the drug is taken (from the dosage route or the UKE 診療識別). A coarse class for
+/// the medication list; the route as the source coded it is kept beside it
+/// (`MedicationRecord::route_coding`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DrugRoute {
     Oral,
     /// 頓服: taken as needed.
     AsNeeded,
+    /// On the skin or a mucous membrane, not otherwise classed (塗布, 外用).
     Topical,
+    /// Any parenteral route: intravenous, intramuscular, subcutaneous, intradermal …
     Injection,
     Other,
+    /// 直腸 (suppositories, enemas).
+    Rectal,
+    /// 膣.
+    Vaginal,
+    /// 吸入 (inhaled, nebulised).
+    Inhalation,
+    /// 点眼, 眼軟膏.
+    Ophthalmic,
+    /// 点耳.
+    Otic,
+    /// 点鼻.
+    Nasal,
+    /// 経皮 (patches absorbed through the skin).
+    Transdermal,
 }
 
 impl DrugRoute {
@@ -113,6 +131,13 @@ impl DrugRoute {
             Self::Topical => "topical",
             Self::Injection => "injection",
             Self::Other => "other",
+            Self::Rectal => "rectal",
+            Self::Vaginal => "vaginal",
+            Self::Inhalation => "inhalation",
+            Self::Ophthalmic => "ophthalmic",
+            Self::Otic => "otic",
+            Self::Nasal => "nasal",
+            Self::Transdermal => "transdermal",
         }
     }
 
@@ -123,6 +148,34 @@ impl DrugRoute {
             "topical" => Self::Topical,
             "injection" => Self::Injection,
             "other" => Self::Other,
+            "rectal" => Self::Rectal,
+            "vaginal" => Self::Vaginal,
+            "inhalation" => Self::Inhalation,
+            "ophthalmic" => Self::Ophthalmic,
+            "otic" => Self::Otic,
+            "nasal" => Self::Nasal,
+            "transdermal" => Self::Transdermal,
+            _ => return None,
+        })
+    }
+
+    /// The class of an HL7 table 0162 route code (`PO`, `IV`, `PR` …); `None` for a code
+    /// the table does not have. Tube feeding (`NG`, `GTT`) counts as oral, gases by mask,
+    /// prongs or tube as inhalation.
+    pub fn from_hl7_0162(code: &str) -> Option<Self> {
+        Some(match code {
+            "PO" | "SL" | "B" | "TL" | "NG" | "GTT" | "OR" | "BUC" | "CHEW" => Self::Oral,
+            "IV" | "IM" | "SC" | "ID" | "IA" | "IC" | "IO" | "IS" | "IT" | "EP" | "IP" | "IB"
+            | "ICV" | "IHA" | "PF" | "IVP" => Self::Injection,
+            "PR" => Self::Rectal,
+            "VG" => Self::Vaginal,
+            "IH" | "RM" | "VM" | "NP" | "ET" | "NT" | "TRA" => Self::Inhalation,
+            "OP" => Self::Ophthalmic,
+            "OT" => Self::Otic,
+            "NS" | "IN" => Self::Nasal,
+            "TD" => Self::Transdermal,
+            "TP" | "AP" | "MM" | "MTH" | "SD" | "WND" | "DT" | "IMR" | "UR" | "GU" => Self::Topical,
+            "OTH" | "IU" => Self::Other,
             _ => return None,
         })
     }
@@ -160,15 +213,31 @@ pub struct MedicationRecord {
     /// Order number and RP (剤) group, to group lines of one prescription.
     pub order_number: Option<String>,
     pub rp_number: Option<String>,
+    /// The drug's place within its RP (剤内の薬剤番号: 1, 2, …).
+    pub rp_sequence: Option<u32>,
     /// `active`, `completed`, `stopped`, `cancelled`, `entered-in-error`, ...
     pub status: Option<String>,
-    /// The total amount supplied (FHIR MedicationDispense.quantity,
-    /// MedicationRequest.dispenseRequest.quantity): with `daily_dose`, gives the supply
-    /// days when a dispensing does not state them.
+    /// The total amount supplied (調剤量: HL7 RXE-10 with RXE-11, FHIR
+    /// MedicationDispense.quantity, MedicationRequest.dispenseRequest.quantity): with
+    /// `daily_dose`, gives the supply days when a dispensing does not state them.
     pub quantity: Option<Quantity>,
     /// Further fills a refill prescription (リフィル処方箋) allows after the first (FHIR
     /// `dispenseRequest.numberOfRepeatsAllowed`); `None` for an ordinary prescription.
     pub refills: Option<u32>,
+    /// The route as the source coded it (HL7 table 0162, JAMI or local codes), beside
+    /// its class in `route`.
+    pub route_coding: Option<Coding>,
+    /// Explicit times of day (`08:00`, `20:30`) the drug is given at (HL7 TQ1-4).
+    pub times_of_day: Vec<String>,
+    /// For an as-needed (頓用) order: the number of doses prescribed (回分).
+    pub as_needed_doses: Option<u32>,
+    /// The duration as the source gave it (HL7 TQ1-6 with its unit: `d`, `h`, `wk`, `mo`
+    /// in UCUM), also when it is not a whole number of days (`supply_days` then stays
+    /// empty).
+    pub duration: Option<Quantity>,
+    /// For one component of a mixture (HL7 RXC): the amount of the whole mixture per
+    /// administration (RXE-3 with RXE-5), while `dose` is this component's amount.
+    pub mixture_dose: Option<Quantity>,
 }
 
 impl MedicationRecord {
@@ -192,9 +261,15 @@ impl MedicationRecord {
             prescribing_facility: None,
             order_number: None,
             rp_number: None,
+            rp_sequence: None,
             status: None,
             quantity: None,
             refills: None,
+            route_coding: None,
+            times_of_day: Vec::new(),
+            as_needed_doses: None,
+            duration: None,
+            mixture_dose: None,
         }
     }
 

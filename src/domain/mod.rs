@@ -40,6 +40,9 @@ pub use medication_list::{
     SourcedMedication, SpanBasis, Supply, Yj7, Yj7Route,
 };
 pub use member_id::MemberId;
-pub use person::{CoverageLink, Demographics, LocalPatient, Sex, SubjectRef};
+pub use person::{
+    CoverageLink, Demographics, LocalPatient, NameRepresentation, PatientIdentifier, PersonName,
+    Sex, SubjectRef,
+};
 pub use provenance::{Provenance, SourceFormat};
 pub use record::ClinicalRecord;

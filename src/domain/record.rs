@@ -7,6 +7,11 @@ use super::medication::MedicationRecord;
 use super::person::SubjectRef;
 
 /// One canonical clinical record.
+// Medication records are the largest variant (dosage details: dose, dispense amount,
+// duration …). Records live in vectors that hold mostly one kind, and mapping time goes
+// to allocations (docs/hl7v2.md): boxing would add one per record to save space that a
+// vector of lab results does not use anyway.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClinicalRecord {
     Medication(MedicationRecord),

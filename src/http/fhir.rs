@@ -12,6 +12,7 @@ use crate::codec::fhir::{ResourceType, capability};
 use crate::error::{ErrorCode, Problem};
 use crate::service::fhir::registry::{self, RegistryType};
 use crate::service::fhir::{ReturnPreference, bundle, rest};
+use crate::service::medication_list::{self, Whose};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -26,6 +27,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/metadata")
                     .route(web::get().to(metadata))
+                    .default_service(web::to(super::method_not_allowed)),
+            )
+            .service(
+                web::resource("/Patient/$medication-list")
+                    .route(web::get().to(medication_list_of_member))
+                    .default_service(web::to(super::method_not_allowed)),
+            )
+            .service(
+                web::resource("/Patient/{id}/$medication-list")
+                    .route(web::get().to(medication_list_of_patient))
                     .default_service(web::to(super::method_not_allowed)),
             )
             .service(
@@ -242,4 +253,53 @@ async fn post_bundle(
         .await
         .map_err(HttpProblem::fhir)?;
     Ok(respond::fhir(resp))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListByMember {
+    member: String,
+    #[serde(rename = "asOf")]
+    as_of: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListAsOf {
+    #[serde(rename = "asOf")]
+    as_of: Option<String>,
+}
+
+/// `GET /fhir/Patient/$medication-list?member=…&asOf=…`.
+async fn medication_list_of_member(
+    app: web::Data<AppState>,
+    Authenticated(ctx): Authenticated,
+    req: HttpRequest,
+) -> FhirResult {
+    check_accept(&req)?;
+    let q: ListByMember = super::query::parse(&req).map_err(HttpProblem::fhir)?;
+    let bundle = medication_list::as_fhir(&app, &ctx, Whose::Member(q.member), q.as_of.as_deref())
+        .await
+        .map_err(HttpProblem::fhir)?;
+    Ok(HttpResponse::Ok()
+        .content_type(respond::FHIR_JSON)
+        .body(bundle.to_string()))
+}
+
+/// `GET /fhir/Patient/{id}/$medication-list?asOf=…`.
+async fn medication_list_of_patient(
+    app: web::Data<AppState>,
+    Authenticated(ctx): Authenticated,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> FhirResult {
+    check_accept(&req)?;
+    let q: ListAsOf = super::query::parse(&req).map_err(HttpProblem::fhir)?;
+    let whose = Whose::Patient(path.into_inner());
+    let bundle = medication_list::as_fhir(&app, &ctx, whose, q.as_of.as_deref())
+        .await
+        .map_err(HttpProblem::fhir)?;
+    Ok(HttpResponse::Ok()
+        .content_type(respond::FHIR_JSON)
+        .body(bundle.to_string()))
 }

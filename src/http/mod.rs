@@ -13,6 +13,7 @@ pub mod hl7;
 pub mod insurer;
 pub mod masters;
 pub mod matching;
+pub mod medication_page;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;

@@ -12,9 +12,12 @@ use crate::app::AppState;
 use crate::auth::access;
 use crate::codec::{tokutei, uke};
 use crate::domain::datetime::now_millis;
-use crate::domain::{InsurerNumber, Provenance, SourceFormat, SubjectRef};
+use crate::domain::{ClinicalRecord, InsurerNumber, Provenance, SourceFormat, SubjectRef};
 use crate::error::{ErrorCode, Issue, Problem};
-use crate::service::intake::{hex, quarantine, record_input, resolve_owner, seen_before};
+use crate::service::derived::{Agent, Origin, Writer};
+use crate::service::intake::{
+    hex, quarantine, record_input, resolve_owner, seen_before, store_record,
+};
 use crate::service::report::ImportReport;
 use crate::service::{Ctx, sha256};
 use crate::store::audit::AuditEntry;
@@ -138,6 +141,20 @@ pub async fn post_claims(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<Impor
             report.input_id = input_id;
             let mut audit = Vec::new();
             let mut issues = Vec::new();
+            let (scope, key) = (ctx2.caller.sender_scope(), format!("uke|{}", hex(&digest)));
+            let insurer_number = insurer.as_str().to_owned();
+            let origin = Origin {
+                format: SourceFormat::Uke,
+                input_id,
+                scope: &scope,
+                key: &key,
+                label: None,
+                received_at,
+                client_id: ctx2.caller.client_id,
+                owner_facility: None,
+                agent: Agent::Insurer(&insurer_number),
+            };
+            let mut writer = Writer::new(&origin);
             for receipt in &own {
                 let location = format!("line {}", receipt.line);
                 let owner = resolve_owner(
@@ -177,11 +194,30 @@ pub async fn post_claims(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<Impor
                     received_at,
                     location: location.clone(),
                 };
-                for m in &receipt.medications {
-                    tx.insert_medication(m, owner, &prov, None)?;
-                }
-                for c in &receipt.conditions {
-                    tx.insert_condition(c, owner, &prov, None)?;
+                let patient = writer.patient_of(tx, owner, None)?;
+                let records = receipt
+                    .medications
+                    .iter()
+                    .cloned()
+                    .map(ClinicalRecord::Medication)
+                    .chain(
+                        receipt
+                            .conditions
+                            .iter()
+                            .cloned()
+                            .map(ClinicalRecord::Condition),
+                    );
+                for (i, record) in records.enumerate() {
+                    let pk = store_record(tx, &record, owner, &prov)?;
+                    if let Some(patient) = &patient {
+                        writer.record(
+                            tx,
+                            pk,
+                            &record,
+                            &format!("{location}#{}", i + 1),
+                            patient,
+                        )?;
+                    }
                 }
                 report.count("medication", receipt.medications.len() as u64);
                 report.count("condition", receipt.conditions.len() as u64);
@@ -202,6 +238,7 @@ pub async fn post_claims(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<Impor
                 }
                 report.accepted += 1;
             }
+            writer.finish(tx)?;
             for issue in &issues {
                 report.issue(issue);
             }
@@ -301,6 +338,23 @@ pub async fn post_checkups(
             report.input_id = input_id;
             let mut persons = BTreeSet::new();
             let mut issues = Vec::new();
+            let (scope, key) = (
+                ctx2.caller.sender_scope(),
+                format!("tokutei|{}", hex(&digest)),
+            );
+            let insurer_number = insurer.as_str().to_owned();
+            let origin = Origin {
+                format: SourceFormat::Tokutei,
+                input_id,
+                scope: &scope,
+                key: &key,
+                label: None,
+                received_at,
+                client_id: ctx2.caller.client_id,
+                owner_facility: None,
+                agent: Agent::Insurer(&insurer_number),
+            };
+            let mut writer = Writer::new(&origin);
             for doc in &own {
                 let d = &doc.document;
                 let subject = SubjectRef::Member(d.member.clone());
@@ -312,10 +366,16 @@ pub async fn post_checkups(
                     received_at,
                     location: doc.path.clone(),
                 };
-                for result in &d.results {
+                let patient = writer.patient_of(tx, owner, None)?;
+                for (i, result) in d.results.iter().enumerate() {
                     let mut result = result.clone();
                     result.facility = result.facility.or_else(|| d.performer.clone());
-                    tx.insert_lab(&result, owner, &prov, None)?;
+                    let record = ClinicalRecord::Lab(result);
+                    let pk = store_record(tx, &record, owner, &prov)?;
+                    if let Some(patient) = &patient {
+                        let location = format!("{}#{}", doc.path, i + 1);
+                        writer.record(tx, pk, &record, &location, patient)?;
+                    }
                 }
                 report.count("lab", d.results.len() as u64);
                 match owner.person_pk {
@@ -326,6 +386,7 @@ pub async fn post_checkups(
                 }
                 report.accepted += 1;
             }
+            writer.finish(tx)?;
             for issue in &issues {
                 report.issue(issue);
             }

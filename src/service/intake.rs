@@ -2,7 +2,7 @@
 //! a re-sent input, the quarantine of refused inputs, and resolving subjects to people.
 
 use crate::auth::Caller;
-use crate::domain::{Demographics, SubjectRef};
+use crate::domain::{ClinicalRecord, Demographics, Provenance, SubjectRef};
 use crate::error::{Issue, Problem};
 use crate::service::Ctx;
 use crate::store::Tx;
@@ -71,6 +71,21 @@ pub fn quarantine(
         label,
         body,
     })?)
+}
+
+/// Stores one canonical record; returns its pk.
+pub fn store_record(
+    tx: &mut Tx<'_>,
+    record: &ClinicalRecord,
+    owner: Owner,
+    prov: &Provenance,
+) -> Result<i64, Problem> {
+    Ok(match record {
+        ClinicalRecord::Medication(m) => tx.insert_medication(m, owner, prov, None)?,
+        ClinicalRecord::Lab(l) => tx.insert_lab(l, owner, prov, None)?,
+        ClinicalRecord::Condition(c) => tx.insert_condition(c, owner, prov, None)?,
+        ClinicalRecord::Allergy(a) => tx.insert_allergy(a, owner, prov, None)?,
+    })
 }
 
 /// Resolves the subject of records decoded from a file or message. A member id links to

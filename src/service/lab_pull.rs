@@ -347,6 +347,7 @@ fn tokutei_archive(
             sex: person.sex.as_deref().and_then(Sex::from_fhir),
             name: None,
             name_kana: None,
+            names: Vec::new(),
         };
         let results: Vec<_> = group.iter().map(|i| i.result.clone()).collect();
         writer.add_person(&member, &demographics, &results)?;

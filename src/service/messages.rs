@@ -14,13 +14,13 @@
 //! * otherwise stored and mapped: AA, with warnings in ERR.
 
 use crate::codec::hl7v2::MappedMessage;
-use crate::codec::hl7v2::map::ClinicalRecord;
-use crate::domain::{Provenance, SourceFormat};
+use crate::domain::{MemberId, Provenance, SourceFormat};
 use crate::error::{ErrorCode, Issue, Problem};
 use crate::intake::report::key_reused_issue;
 use crate::intake::{Disposition, Incoming, KeyState, SeenKeys, Verdict, decide};
 use crate::service::Ctx;
-use crate::service::intake::{record_input, resolve_owner};
+use crate::service::derived::{self, Agent, Origin, PatientSide, Writer};
+use crate::service::intake::{record_input, resolve_owner, store_record};
 use crate::store::inputs::{KeyClaim, NewQuarantine};
 use crate::store::messages::NewMessage;
 use crate::store::persons::{NewCoverage, PersonLink, birth_date_text, sex_code};
@@ -178,6 +178,7 @@ fn withdraw(
     let input_id = record_message_input(tx, ctx, incoming, mapped, received_at)?;
     let current = tx.current_messages(scope, stem)?;
     for m in &current {
+        derived::withdraw(tx, m.input_id)?;
         tx.supersede_message(m)?;
     }
     let message_type = mapped.header.message_type();
@@ -206,7 +207,7 @@ fn accept(
     let (format, source) = format_of(incoming);
     let input_id = record_message_input(tx, ctx, incoming, mapped, received_at)?;
     let mut warnings = Vec::new();
-    let owner = link_subject(
+    let (owner, members) = link_subject(
         tx,
         ctx,
         incoming,
@@ -215,7 +216,7 @@ fn accept(
         received_at,
         &mut warnings,
     )?;
-    let mut records = 0;
+    let mut stored = Vec::with_capacity(mapped.records.len());
     for record in &mapped.records {
         let prov = Provenance {
             client_id: ctx.caller.client_id,
@@ -224,14 +225,19 @@ fn accept(
             received_at,
             location: record.location.clone(),
         };
-        match &record.record {
-            ClinicalRecord::Medication(m) => tx.insert_medication(m, owner, &prov, None)?,
-            ClinicalRecord::Lab(l) => tx.insert_lab(l, owner, &prov, None)?,
-            ClinicalRecord::Condition(c) => tx.insert_condition(c, owner, &prov, None)?,
-            ClinicalRecord::Allergy(a) => tx.insert_allergy(a, owner, &prov, None)?,
-        };
-        records += 1;
+        stored.push(store_record(tx, &record.record, owner, &prov)?);
     }
+    let records = stored.len();
+    serve_as_fhir(
+        tx,
+        ctx,
+        incoming,
+        mapped,
+        (scope, input_id, received_at),
+        owner,
+        &stored,
+        &members,
+    )?;
     let message_type = header.message_type();
     tx.insert_message(&NewMessage {
         input_id,
@@ -261,8 +267,57 @@ fn accept(
     })
 }
 
+/// Writes the message's patient, records and coverages as FHIR resources, with the
+/// message's Provenance (`service::derived`).
+#[allow(clippy::too_many_arguments)]
+fn serve_as_fhir(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx,
+    incoming: &Incoming,
+    mapped: &MappedMessage,
+    (scope, input_id, received_at): (&str, i64, i64),
+    owner: Owner,
+    stored: &[i64],
+    members: &[MemberId],
+) -> Result<(), Problem> {
+    let key = incoming.dedup_key().unwrap_or_default();
+    let facility = ctx.caller.facility.as_ref().map(|f| f.as_str());
+    let origin = Origin {
+        format: format_of(incoming).1,
+        input_id,
+        scope,
+        key: &key,
+        label: Some(
+            incoming
+                .origin
+                .as_ref()
+                .map_or(mapped.header.control_id.as_str(), |o| o.file_name.as_str()),
+        ),
+        received_at,
+        client_id: ctx.caller.client_id,
+        owner_facility: facility,
+        agent: Agent::Institution(facility.unwrap_or_default()),
+    };
+    let mut writer = Writer::new(&origin);
+    let side = mapped.patient.as_ref().map(|p| PatientSide {
+        demographics: &p.demographics,
+        identifiers: &p.identifiers,
+    });
+    if let Some(patient) = writer.patient_of(tx, owner, side)? {
+        for (i, (record, pk)) in mapped.records.iter().zip(stored).enumerate() {
+            let location = format!("{}#{}", record.location, i + 1);
+            writer.record(tx, *pk, &record.record, &location, &patient)?;
+        }
+        for member in members {
+            writer.coverage(tx, &patient, member)?;
+        }
+    }
+    writer.finish(tx)
+}
+
 /// Resolves the message's patient (the storage path's id wins over PID-3 for SS-MIX2
-/// files) and links it to the person each IN1 names.
+/// files) and links it to the person each IN1 names; returns the patient and the member
+/// ids it was linked to.
 fn link_subject(
     tx: &mut Tx<'_>,
     ctx: &Ctx,
@@ -271,7 +326,7 @@ fn link_subject(
     input_id: i64,
     received_at: i64,
     warnings: &mut Vec<Issue>,
-) -> Result<Owner, Problem> {
+) -> Result<(Owner, Vec<MemberId>), Problem> {
     let subject = incoming.subject();
     let demographics = mapped
         .patient
@@ -282,6 +337,7 @@ fn link_subject(
         Some(s) => resolve_owner(tx, s, &demographics, "PID-3", warnings)?,
         None => Owner::default(),
     };
+    let mut linked = Vec::new();
     for (i, coverage) in mapped.coverages.iter().enumerate() {
         let birth = birth_date_text(demographics.birth_date);
         let sex = sex_code(demographics.sex);
@@ -307,8 +363,9 @@ fn link_subject(
             client_id: ctx.caller.client_id,
             received_at,
         })?;
+        linked.push(coverage.member.clone());
     }
-    Ok(owner)
+    Ok((owner, linked))
 }
 
 /// Stores several messages in one unit of work, each in its own savepoint (a store

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod clients;
 pub mod consent;
+pub mod derived;
 pub mod directory;
 pub mod fhir;
 pub mod health;
@@ -17,6 +18,7 @@ pub mod intake;
 pub mod lab_pull;
 pub mod masters;
 pub mod matching;
+pub mod medication_list;
 pub mod messages;
 pub mod notifications;
 pub mod person;

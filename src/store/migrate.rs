@@ -48,6 +48,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_person_decides.sql"),
     ),
     (
+        9,
+        "records_as_fhir",
+        include_str!("../../migrations/sqlite/0009_records_as_fhir.sql"),
+    ),
+    (
         10,
         "collaboration",
         include_str!("../../migrations/sqlite/0010_collaboration.sql"),
@@ -104,6 +109,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "person_decides",
         include_str!("../../migrations/postgres/0008_person_decides.sql"),
+    ),
+    (
+        9,
+        "records_as_fhir",
+        include_str!("../../migrations/postgres/0009_records_as_fhir.sql"),
     ),
     (
         10,

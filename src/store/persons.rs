@@ -229,6 +229,47 @@ impl Tx<'_> {
         })
     }
 
+    /// Gives a patient row the FHIR Patient id kakari serves it under (a patient first
+    /// known from an HL7 v2 feed has none until then).
+    pub fn set_patient_fhir_id(&mut self, pk: i64, fhir_id: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE patients SET fhir_id = ? WHERE pk = ? AND fhir_id IS NULL",
+            args![fhir_id, pk],
+        )?;
+        Ok(())
+    }
+
+    /// The row standing for a person as a whole (no institution, no local id): the
+    /// Patient that records known only by member id (claims, checkups) are about.
+    pub fn person_patient(&mut self, person_pk: i64) -> Result<Option<PatientRow>, StoreError> {
+        let sql = format!(
+            "SELECT {PATIENT_COLUMNS} FROM patients
+             WHERE person_pk = ? AND facility IS NULL AND local_id IS NULL AND fhir_id IS NOT NULL
+             ORDER BY pk LIMIT 1"
+        );
+        self.conn().query_opt(&sql, args![person_pk], patient_row)
+    }
+
+    /// Creates the person's own patient row under `fhir_id` (see [`Tx::person_patient`]).
+    pub fn insert_person_patient(
+        &mut self,
+        person_pk: i64,
+        fhir_id: &str,
+    ) -> Result<PatientRow, StoreError> {
+        let now = self.now();
+        let pk = self.conn().insert_returning(
+            "INSERT INTO patients (fhir_id, person_pk, created_at) VALUES (?, ?, ?) RETURNING pk",
+            args![fhir_id, person_pk, now],
+        )?;
+        Ok(PatientRow {
+            pk,
+            facility: None,
+            local_id: None,
+            fhir_id: Some(fhir_id.to_owned()),
+            person_pk: Some(person_pk),
+        })
+    }
+
     fn merge_patients(&mut self, from: i64, into: i64) -> Result<(), StoreError> {
         for table in PATIENT_REFERRERS {
             let sql = format!("UPDATE {table} SET patient_pk = ? WHERE patient_pk = ?");

@@ -7,7 +7,11 @@
 use super::{StoreError, Tx};
 use crate::args;
 use crate::domain::datetime::FhirDateTime;
-use crate::domain::{Allergy, Condition, LabResult, LabValue, MedicationRecord, Provenance};
+use crate::domain::medication_list::{RecordSource, SourcedMedication};
+use crate::domain::{
+    Allergy, Coding, Condition, Decimal, DrugRoute, InstitutionCode, LabResult, LabValue,
+    MedicationKind, MedicationRecord, Provenance, Quantity, SourceFormat, SubjectRef,
+};
 
 /// Whom a record belongs to, as resolved by the store.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,6 +30,131 @@ fn day(d: Option<time::Date>) -> Option<String> {
 
 fn text<T: ToString>(v: &Option<T>) -> Option<String> {
     v.as_ref().map(ToString::to_string)
+}
+
+/// The tables of canonical records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordTable {
+    Medication,
+    Lab,
+    Condition,
+    Allergy,
+}
+
+impl RecordTable {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Medication => "medication_records",
+            Self::Lab => "lab_results",
+            Self::Condition => "conditions",
+            Self::Allergy => "allergies",
+        }
+    }
+}
+
+const MEDICATION_COLUMNS: &str = "m.pk, m.kind, m.facility, m.prescribing_facility, m.prescriber, \
+     m.drug_name, m.codings, m.dose_value, m.dose_unit, m.daily_dose_value, m.daily_dose_unit, \
+     m.usage_code, m.usage_system, m.usage_text, m.route, m.supply_days, m.start_date, \
+     m.recorded_at, m.order_number, m.rp_number, m.status, m.quantity_value, m.quantity_unit, \
+     m.refills, m.as_needed_doses, m.input_id, m.client_id, m.received_at, m.location";
+
+fn decode_error(what: &str) -> StoreError {
+    StoreError::Decode(format!("stored {what} cannot be read"))
+}
+
+fn stored_quantity(
+    value: Option<String>,
+    unit: Option<String>,
+    what: &str,
+) -> Result<Option<Quantity>, StoreError> {
+    value
+        .map(|v| {
+            Ok(Quantity {
+                value: Decimal::parse(&v).map_err(|_| decode_error(what))?,
+                unit: unit.clone(),
+                code: None,
+                unit_system: None,
+            })
+        })
+        .transpose()
+}
+
+fn stored_date(value: Option<String>, what: &str) -> Result<Option<time::Date>, StoreError> {
+    value
+        .map(|v| {
+            FhirDateTime::parse(&v)
+                .ok()
+                .and_then(|d| d.date())
+                .ok_or_else(|| decode_error(what))
+        })
+        .transpose()
+}
+
+fn stored_facility(value: Option<String>) -> Result<Option<InstitutionCode>, StoreError> {
+    value
+        .map(|v| InstitutionCode::parse(&v).map_err(|_| decode_error("institution code")))
+        .transpose()
+}
+
+/// A medication record as stored, with its source (columns of `MEDICATION_COLUMNS`, then
+/// the source resource's type and id, then the input's format).
+fn sourced_medication(r: &super::sql::Row<'_>) -> Result<SourcedMedication, StoreError> {
+    let pk = r.i64(0)?;
+    let kind = MedicationKind::parse(&r.string(1)?).ok_or_else(|| decode_error("kind"))?;
+    let mut m = MedicationRecord::new(kind, SubjectRef::FhirPatient(String::new()));
+    m.facility = stored_facility(r.opt_string(2)?)?;
+    m.prescribing_facility = stored_facility(r.opt_string(3)?)?;
+    m.prescriber = r.opt_string(4)?;
+    m.drug_name = r.opt_string(5)?;
+    m.codings = serde_json::from_str(&r.string(6)?).map_err(|_| decode_error("codings"))?;
+    m.dose = stored_quantity(r.opt_string(7)?, r.opt_string(8)?, "dose")?;
+    m.daily_dose = stored_quantity(r.opt_string(9)?, r.opt_string(10)?, "daily dose")?;
+    m.usage = match (r.opt_string(11)?, r.opt_string(12)?) {
+        (Some(code), system) => Some(Coding::new(
+            system
+                .as_deref()
+                .unwrap_or(crate::domain::code_system::KnownSystem::JamiUsage.uri()),
+            &code,
+            None,
+        )),
+        _ => None,
+    };
+    m.usage_text = r.opt_string(13)?;
+    m.route = r
+        .opt_string(14)?
+        .map(|v| DrugRoute::parse(&v).ok_or_else(|| decode_error("route")))
+        .transpose()?;
+    m.supply_days = r.opt_i64(15)?.and_then(|d| u32::try_from(d).ok());
+    m.start = stored_date(r.opt_string(16)?, "start date")?;
+    m.recorded_at = r
+        .opt_string(17)?
+        .map(|v| FhirDateTime::parse(&v).map_err(|_| decode_error("recorded time")))
+        .transpose()?;
+    m.order_number = r.opt_string(18)?;
+    m.rp_number = r.opt_string(19)?;
+    m.status = r.opt_string(20)?;
+    m.quantity = stored_quantity(r.opt_string(21)?, r.opt_string(22)?, "quantity")?;
+    m.refills = r.opt_i64(23)?.and_then(|d| u32::try_from(d).ok());
+    m.as_needed_doses = r.opt_i64(24)?.and_then(|d| u32::try_from(d).ok());
+    let format = SourceFormat::parse(&r.string(31)?).ok_or_else(|| decode_error("format"))?;
+    let resource = match (r.opt_string(29)?, r.opt_string(30)?) {
+        (Some(t), Some(id)) => Some(format!("{t}/{id}")),
+        _ => None,
+    };
+    Ok(SourcedMedication {
+        record: m,
+        source: RecordSource {
+            record_pk: pk,
+            resource,
+            provenance: Provenance {
+                client_id: r.i64(26)?,
+                input_id: r.i64(25)?,
+                format,
+                received_at: r.i64(27)?,
+                location: r.string(28)?,
+            },
+        },
+    })
 }
 
 /// Tables holding records derived from FHIR resources.
@@ -76,16 +205,24 @@ impl Tx<'_> {
             .as_ref()
             .and_then(|q| q.unit.clone().or(q.code.clone()));
         let usage_code = m.usage.as_ref().map(|c| c.code.clone());
+        let usage_system = m.usage.as_ref().map(|c| c.system.clone());
         let route = m.route.map(|r| r.as_str());
         let start = day(m.start);
         let end = day(m.end());
         let recorded = text(&m.recorded_at);
+        let quantity_value = m.quantity.as_ref().map(|q| q.value.as_str().to_owned());
+        let quantity_unit = m
+            .quantity
+            .as_ref()
+            .and_then(|q| q.unit.clone().or(q.code.clone()));
         self.conn().insert_returning(
             "INSERT INTO medication_records (kind, patient_pk, person_pk, facility, prescribing_facility,
                 prescriber, drug_name, codings, dose_value, dose_unit, daily_dose_value, daily_dose_unit,
                 usage_code, usage_text, route, supply_days, start_date, end_date, recorded_at,
-                order_number, rp_number, status, source_resource_pk, input_id, client_id, received_at, location)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
+                order_number, rp_number, status, source_resource_pk, input_id, client_id, received_at, location,
+                quantity_value, quantity_unit, refills, as_needed_doses, usage_system)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             RETURNING pk",
             args![
                 m.kind.as_str(),
                 owner.patient_pk,
@@ -114,7 +251,68 @@ impl Tx<'_> {
                 prov.client_id,
                 prov.received_at,
                 prov.location.as_str(),
+                quantity_value.as_deref(),
+                quantity_unit.as_deref(),
+                m.refills,
+                m.as_needed_doses,
+                usage_system.as_deref(),
             ],
+        )
+    }
+
+    /// Points a canonical record at the FHIR resource it is served as (records that
+    /// arrived in another format: the resource kakari wrote from them).
+    pub fn set_record_resource(
+        &mut self,
+        table: RecordTable,
+        record_pk: i64,
+        resource_pk: i64,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "UPDATE {} SET source_resource_pk = ? WHERE pk = ?",
+            table.name()
+        );
+        self.conn().execute(&sql, args![resource_pk, record_pk])?;
+        Ok(())
+    }
+
+    /// The medication records of a person (through every patient linked to them, and
+    /// those filed under the person directly) that may touch the days from `from` on:
+    /// started by `until`, and not known to have ended before `from`. Oldest first, with
+    /// where each came from.
+    pub fn medication_of_person(
+        &mut self,
+        person_pk: i64,
+        from: time::Date,
+        until: time::Date,
+    ) -> Result<Vec<SourcedMedication>, StoreError> {
+        let (from, until) = (day(Some(from)), day(Some(until)));
+        let select = format!(
+            "SELECT {MEDICATION_COLUMNS}, r.type, r.id, i.format
+             FROM medication_records m
+             JOIN inputs i ON i.id = m.input_id
+             LEFT JOIN resources r ON r.pk = m.source_resource_pk"
+        );
+        let window = "(m.start_date IS NULL OR m.start_date <= ?)
+             AND (m.end_date IS NULL OR m.end_date >= ?)";
+        let sql = format!(
+            "{select} WHERE m.person_pk = ? AND {window}
+             UNION ALL
+             {select} WHERE m.person_pk IS NULL
+               AND m.patient_pk IN (SELECT pk FROM patients WHERE person_pk = ?) AND {window}
+             ORDER BY 1"
+        );
+        self.conn().query(
+            &sql,
+            args![
+                person_pk,
+                until.as_deref(),
+                from.as_deref(),
+                person_pk,
+                until.as_deref(),
+                from.as_deref()
+            ],
+            sourced_medication,
         )
     }
 

@@ -16,6 +16,9 @@ pub struct ResourceRow {
     pub client_id: i64,
     pub subject_ref: Option<String>,
     pub body: String,
+    /// Written by kakari from a record that arrived in another format (HL7 v2, SS-MIX2,
+    /// UKE, 特定健診): read-only through `/fhir`, withdrawn with its input.
+    pub derived: bool,
 }
 
 /// A resource to write (create or new version).
@@ -28,12 +31,14 @@ pub struct ResourceWrite<'a> {
     pub input_id: Option<i64>,
     pub subject_ref: Option<&'a str>,
     pub body: &'a str,
+    /// Written from a canonical record (see [`ResourceRow::derived`]).
+    pub derived: bool,
     /// The version's timestamp (epoch milliseconds), as stamped into `meta.lastUpdated`.
     pub last_updated: i64,
 }
 
 pub(crate) const COLUMNS: &str =
-    "pk, type, id, version, last_updated, owner_facility, client_id, subject_ref, body";
+    "pk, type, id, version, last_updated, owner_facility, client_id, subject_ref, body, derived";
 
 pub(crate) fn row(r: &super::sql::Row<'_>) -> Result<ResourceRow, StoreError> {
     Ok(ResourceRow {
@@ -46,6 +51,7 @@ pub(crate) fn row(r: &super::sql::Row<'_>) -> Result<ResourceRow, StoreError> {
         client_id: r.i64(6)?,
         subject_ref: r.opt_string(7)?,
         body: r.string(8)?,
+        derived: r.bool(9)?,
     })
 }
 
@@ -70,8 +76,8 @@ impl Tx<'_> {
     pub fn insert_resource(&mut self, w: &ResourceWrite<'_>) -> Result<(i64, i64), StoreError> {
         let now = w.last_updated;
         let pk = self.conn().insert_returning(
-            "INSERT INTO resources (type, id, version, last_updated, owner_facility, client_id, input_id, subject_ref, body)
-             VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?) RETURNING pk",
+            "INSERT INTO resources (type, id, version, last_updated, owner_facility, client_id, input_id, subject_ref, body, derived)
+             VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
             args![
                 w.rtype,
                 w.id,
@@ -80,7 +86,8 @@ impl Tx<'_> {
                 w.client_id,
                 w.input_id,
                 w.subject_ref,
-                w.body
+                w.body,
+                w.derived
             ],
         )?;
         Ok((pk, now))
@@ -108,7 +115,7 @@ impl Tx<'_> {
         let version = current.version + 1;
         self.conn().execute(
             "UPDATE resources SET version = ?, last_updated = ?, owner_facility = ?, client_id = ?,
-                 input_id = ?, subject_ref = ?, body = ?
+                 input_id = ?, subject_ref = ?, body = ?, derived = ?
              WHERE pk = ?",
             args![
                 version,
@@ -118,10 +125,42 @@ impl Tx<'_> {
                 w.input_id,
                 w.subject_ref,
                 w.body,
+                w.derived,
                 current.pk
             ],
         )?;
         Ok((version, now))
+    }
+
+    /// The resources derived from an input (to withdraw with it).
+    pub fn derived_resources_of_input(
+        &mut self,
+        input_id: i64,
+    ) -> Result<Vec<ResourceRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM resources WHERE input_id = ? AND derived = 1 ORDER BY pk"
+        );
+        self.conn().query(&sql, args![input_id], row)
+    }
+
+    /// Sets the patient a stored resource counts as being about (for who may see it).
+    pub fn set_resource_subject(&mut self, pk: i64, subject_ref: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE resources SET subject_ref = ? WHERE pk = ?",
+            args![subject_ref, pk],
+        )?;
+        Ok(())
+    }
+
+    /// Removes a resource and its history (the caller removes its index entries).
+    pub fn delete_resource(&mut self, pk: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM resource_history WHERE resource_pk = ?",
+            args![pk],
+        )?;
+        self.conn()
+            .execute("DELETE FROM resources WHERE pk = ?", args![pk])?;
+        Ok(())
     }
 
     /// A historical version's body, if kept.

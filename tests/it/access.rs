@@ -110,6 +110,8 @@ impl State {
 
 struct Person {
     state: State,
+    /// The order number of the person's HL7 v2 prescription (marks its derived resource).
+    order: String,
     /// The person's own client.
     token: String,
     member: String,
@@ -283,6 +285,27 @@ async fn world(db: TestDb) -> World {
             .as_str()
             .unwrap()
             .to_owned();
+        // The same clinic's prescription over HL7 v2 (PID-3 is the clinic's patient id):
+        // served as a derived MedicationRequest about the same Patient.
+        let order = format!("ORD{i}77");
+        let rde = format!(
+            "MSH|^~\\&|EMR|CLINIC|KAKARI|GW|20261001080000||RDE^O11^RDE_O11|MX-{i}|P|2.5||||||UNICODE UTF-8\r\
+             PID|0001||{patient}^^^^PI||試験^太郎||19600101|M\r\
+             ORC|NW|{order}||1|||||202610010755\r\
+             RXE||103835401^ソラナックス０．４ｍｇ錠^HOT9|1||TAB^錠^MR9P|||||14|TAB^錠^MR9P\r\
+             TQ1|1||1012040400000000&内服・経口・１日２回朝夕食後&JAMISDP01|||7^d|20261001\r\
+             RXR|PO^口^HL70162\r"
+        );
+        let resp = app
+            .http
+            .post(app.url("/hl7v2"))
+            .bearer_auth(token(Who::EmrA))
+            .header("Content-Type", "x-application/hl7-v2+er7")
+            .body(rde)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.text().await.unwrap().contains("MSA|AA"));
         match state {
             State::NotRegistered => {}
             State::ProposedByInsurer => {
@@ -362,6 +385,7 @@ async fn world(db: TestDb) -> World {
         assert_eq!(status, 201, "{person_client}");
         persons.push(Person {
             state: *state,
+            order,
             token: person_client["token"].as_str().unwrap().to_owned(),
             member,
             patient,
@@ -462,6 +486,16 @@ fn pulled(who: Who, state: State) -> Expect {
         Who::Insurer if state.registered() && state.consent_in_force() => Data,
         // Every insurer may pull; it gets its own consenting members only.
         Who::Insurer | Who::ForeignInsurer => Empty,
+        Who::Anonymous => Denied(401),
+        _ => Denied(403),
+    }
+}
+
+/// The consolidated medication list: the registered doctor and the registered
+/// institution's EMR, while registered; everyone else the same 403.
+fn medication_list(who: Who, state: State) -> Expect {
+    match who {
+        Who::DoctorA | Who::EmrA if state.registered() => Data,
         Who::Anonymous => Denied(401),
         _ => Denied(403),
     }
@@ -664,6 +698,42 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
                     ctx("consent in force")
                 );
             }
+            // A record that arrived as HL7 v2, served as FHIR under the same rules.
+            let (status, body) = w
+                .get_about(
+                    who,
+                    p,
+                    &format!("/fhir/MedicationRequest?patient=Patient/{}", p.patient),
+                )
+                .await;
+            let body = without_links(&body);
+            check(
+                clinical_read(who, p.state, false),
+                status,
+                &body,
+                p,
+                &p.order,
+                &ctx("search HL7 v2 MedicationRequest"),
+            );
+            // The consolidated medication list.
+            let (status, body) = w
+                .get_about(
+                    who,
+                    p,
+                    &format!(
+                        "/fhir/Patient/$medication-list?member={}&asOf=2026-10-20",
+                        p.member
+                    ),
+                )
+                .await;
+            check(
+                medication_list(who, p.state),
+                status,
+                &body,
+                p,
+                "103835401",
+                &ctx("$medication-list member"),
+            );
             // The person's own view.
             let (status, body) = w.get_about(who, p, "/me").await;
             check(
@@ -686,7 +756,7 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
                 let waiting = matches!(p.state, State::PendingTransfer | State::ProposedByInsurer);
                 assert_eq!(pending, usize::from(waiting), "{}", ctx("GET /me pending"));
             }
-            checked += 8;
+            checked += 10;
         }
     }
     // The insurer's pull: exactly the consenting, registered member.

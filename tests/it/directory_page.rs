@@ -13,7 +13,7 @@ use crate::support::{ADMIN_TOKEN, TestApp, TestDb};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-fn find_binary(names: &[&str]) -> Option<String> {
+pub(crate) fn find_binary(names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| {
         Command::new(n)
             .arg("--version")
@@ -26,7 +26,7 @@ fn find_binary(names: &[&str]) -> Option<String> {
     })
 }
 
-struct Driver {
+pub(crate) struct Driver {
     process: Child,
     http: reqwest::Client,
     base: String,
@@ -42,6 +42,11 @@ impl Drop for Driver {
 
 impl Driver {
     async fn start(driver: &str, browser: &str) -> Driver {
+        Self::start_sized(driver, browser, (390, 844)).await
+    }
+
+    /// A session whose window is `size` (width, height) CSS pixels.
+    pub(crate) async fn start_sized(driver: &str, browser: &str, size: (u32, u32)) -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -78,7 +83,9 @@ impl Driver {
             "goog:chromeOptions": {
                 "binary": browser,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=390,844", "--lang=ja"]
+                         format!("--window-size={},{}", size.0, size.1), "--lang=ja",
+                         "--disable-background-networking", "--disable-component-update",
+                         "--disable-sync", "--no-first-run"]
             }
         }}});
         let created = d.call("POST", "/session", caps).await;
@@ -86,7 +93,7 @@ impl Driver {
         d
     }
 
-    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
+    pub(crate) async fn call(&self, method: &str, path: &str, body: Value) -> Value {
         let url = if path == "/session" {
             format!("{}{path}", self.base)
         } else {
@@ -104,11 +111,27 @@ impl Driver {
         v["value"].clone()
     }
 
-    async fn goto(&self, url: &str) {
+    /// Sends every request of the session with these headers (Chrome DevTools Protocol).
+    pub(crate) async fn extra_headers(&self, headers: Value) {
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            json!({"cmd": "Network.enable", "params": {}}),
+        )
+        .await;
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            json!({"cmd": "Network.setExtraHTTPHeaders", "params": {"headers": headers}}),
+        )
+        .await;
+    }
+
+    pub(crate) async fn goto(&self, url: &str) {
         self.call("POST", "/url", json!({"url": url})).await;
     }
 
-    async fn find_all(&self, css: &str) -> Vec<String> {
+    pub(crate) async fn find_all(&self, css: &str) -> Vec<String> {
         let found = self
             .call(
                 "POST",
@@ -146,7 +169,7 @@ impl Driver {
         .await;
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         let e = self.find(css).await;
         self.call("GET", &format!("/element/{e}/text"), Value::Null)
             .await
@@ -155,7 +178,7 @@ impl Driver {
             .to_owned()
     }
 
-    async fn script(&self, script: &str) -> Value {
+    pub(crate) async fn script(&self, script: &str) -> Value {
         self.call(
             "POST",
             "/execute/sync",
@@ -185,8 +208,9 @@ async fn put_org(app: &TestApp, code: &str, body: Value) {
     assert!(resp.status().is_success());
 }
 
-#[actix_web::test]
-async fn the_directory_page_finds_an_institution_by_function_in_a_browser() {
+/// ChromeDriver and the browser's full path; `None` (test skipped) outside CI when either
+/// is missing; in CI a missing one fails the test.
+pub(crate) fn browser_tools() -> Option<(String, String)> {
     let driver = find_binary(&["chromedriver"]);
     let browser = find_binary(&["chromium", "chromium-browser", "google-chrome"]);
     let (Some(driver), Some(browser)) = (driver, browser) else {
@@ -195,7 +219,7 @@ async fn the_directory_page_finds_an_institution_by_function_in_a_browser() {
             "CI must have chromium and chromedriver (.ci/run installs them)"
         );
         eprintln!("chromium or chromedriver absent: browser test skipped");
-        return;
+        return None;
     };
     let browser = String::from_utf8(
         Command::new("sh")
@@ -207,6 +231,14 @@ async fn the_directory_page_finds_an_institution_by_function_in_a_browser() {
     .unwrap()
     .trim()
     .to_owned();
+    Some((driver, browser))
+}
+
+#[actix_web::test]
+async fn the_directory_page_finds_an_institution_by_function_in_a_browser() {
+    let Some((driver, browser)) = browser_tools() else {
+        return;
+    };
     let app = TestApp::spawn(TestDb::sqlite()).await;
     let common = [
         "broad-consultation",

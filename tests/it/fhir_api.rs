@@ -81,10 +81,11 @@ async fn metadata_lists_what_is_supported(db: TestDb) {
         .iter()
         .map(|r| r["type"].as_str().unwrap())
         .collect();
-    // 14 stored types (Encounter, Specimen and document/collection Bundles since issue 9),
-    // the registry's 3 derived, read-only ones, and the collaboration types Task,
-    // Subscription, Questionnaire and QuestionnaireResponse (issue 13).
-    assert_eq!(types.len(), 21);
+    // 16 stored types (Encounter, Specimen and document/collection Bundles since issue 9;
+    // MedicationAdministration and Provenance since issue 8), the registry's 3 derived,
+    // read-only ones, and the collaboration types Task, Subscription, Questionnaire and
+    // QuestionnaireResponse (issue 13).
+    assert_eq!(types.len(), 23);
     for collaboration in [
         "Task",
         "Subscription",
@@ -94,7 +95,14 @@ async fn metadata_lists_what_is_supported(db: TestDb) {
         assert!(types.contains(&collaboration), "{collaboration}");
     }
     crate::schemas::assert_valid_fhir(&cs);
-    for stored in ["MedicationDispense", "Encounter", "Specimen", "Bundle"] {
+    for stored in [
+        "MedicationDispense",
+        "Encounter",
+        "Specimen",
+        "Bundle",
+        "MedicationAdministration",
+        "Provenance",
+    ] {
         assert!(types.contains(&stored), "{stored}");
     }
     for derived in ["EpisodeOfCare", "Consent", "HealthcareService"] {

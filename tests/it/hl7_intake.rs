@@ -58,6 +58,7 @@ async fn counts(app: &TestApp) -> [i64; 4] {
 }
 
 on_both_databases_async!(
+    tolerated_departures_are_stored_and_acknowledged_with_warnings,
     hl7_messages_are_acknowledged_after_storage_and_deduplicated,
     adt_insurance_links_the_patient_to_a_person,
     broken_messages_get_ae_or_ar_and_are_quarantined,
@@ -97,6 +98,58 @@ async fn hl7_messages_are_acknowledged_after_storage_and_deduplicated(db: TestDb
     let insurer = app.client("insurer", None, Some("06139463"), None).await;
     let (status, _, _) = post_hl7(&app, &insurer, fixture("omp01_utf8_lf.hl7")).await;
     assert_eq!(status, 403);
+}
+
+/// Issue 9: a byte-order mark (over HTTP and MLLP), later-version segments and IN1 in a
+/// prescription are accepted (AA with ERR W), stored, and the IN1 links the person.
+async fn tolerated_departures_are_stored_and_acknowledged_with_warnings(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.emr(CLINIC).await;
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend(fixture("tolerance/version_v28_oru_prt_arv.hl7"));
+    let (status, _, ack) = post_hl7(&app, &token, bom).await;
+    let text = ack_text(&ack);
+    assert_eq!(status, 200);
+    assert_eq!(msa_codes(&text), ["AA"], "{text}");
+    assert!(text.contains("|W|hl7.byte_order_mark^^99KKR"), "{text}");
+    assert!(
+        text.contains("ERR||PRT^1|100^Segment sequence error^HL70357|W|hl7.segment_ignored"),
+        "{text}"
+    );
+    let stored = counts(&app).await;
+    assert_eq!(stored[1], 1, "the ORU^R01 result is stored: {stored:?}");
+    // IN1 inside an RDE^O11 links the patient to the person, like ADT's.
+    let (_, _, ack) = post_hl7(&app, &token, fixture("tolerance/in1_in_prescription.hl7")).await;
+    assert_eq!(msa_codes(&ack_text(&ack)), ["AA"], "{}", ack_text(&ack));
+    let patient = app
+        .state
+        .store
+        .read(|tx| tx.patient_by_local_id(CLINIC, "T000500"))
+        .await
+        .unwrap()
+        .expect("patient stored");
+    let person = app
+        .state
+        .store
+        .read(move |tx| tx.person(patient.person_pk.expect("linked through IN1")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(person.member_key, "06139463:12:345:01");
+    // A batch file with a BOM before FHS, sent over MLLP as one frame.
+    let address = app.start_mllp(CLINIC).await;
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let ack = send_frame(&mut stream, &fixture("tolerance/bom_single.hl7")).await;
+    let text = ack_text(&ack);
+    assert_eq!(msa_codes(&text), ["AA"], "{text}");
+    assert!(text.contains("hl7.byte_order_mark"), "{text}");
+    let (_, _, ack) = post_hl7(&app, &token, fixture("tolerance/bom_batch.hl7")).await;
+    assert_eq!(
+        msa_codes(&ack_text(&ack)),
+        ["AA", "AA"],
+        "{}",
+        ack_text(&ack)
+    );
 }
 
 async fn adt_insurance_links_the_patient_to_a_person(db: TestDb) {
@@ -277,11 +330,19 @@ async fn the_corpus_tree_imports_with_the_expected_report(db: TestDb) {
         &report,
         "0000001_20000401_OMP-11_123456789012345_20110701113813225_01_1",
     );
-    assert_eq!(
-        garbled["status"], "rejected",
-        "segments in an order RAS^O17 does not allow: {garbled}"
-    );
-    assert_eq!(garbled["code"], "hl7.segment_order", "{garbled}");
+    // Its two administrations are followed by stray segments in an order RAS^O17 does
+    // not allow. HL7's rule for the recipient is to ignore what it does not expect and
+    // read the rest: accepted with located warnings (it was rejected before issue 9).
+    assert_eq!(garbled["status"], "accepted", "{garbled}");
+    assert_eq!(garbled["records"], 2, "{garbled}");
+    let warnings = garbled["warnings"].to_string();
+    for expected in [
+        "hl7.segment_order at TQ1",
+        "hl7.segment_order at MSH[2]",
+        "hl7.segment_ignored at RXA[3]",
+    ] {
+        assert!(warnings.contains(expected), "{expected}: {garbled}");
+    }
     let invalidated = status_of(
         &report,
         "0000001_20000401_OMP-11_123456789012346_20110701113813226_01_0",

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::Date;
 
-fn scenarios_dir() -> PathBuf {
+pub(crate) fn scenarios_dir() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/medication-list"
@@ -36,39 +36,38 @@ fn scenarios_dir() -> PathBuf {
 
 /// The masters the scenarios are read with: the curated tables plus `mappings/` as the
 /// operator's directory, which holds the example local drug table.
-fn masters_dir() -> PathBuf {
+pub(crate) fn masters_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/mappings"))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Manifest {
+pub(crate) struct Manifest {
     #[allow(dead_code)]
-    description: String,
-    member: String,
-    as_of: String,
+    pub description: String,
+    pub member: String,
+    pub as_of: String,
     #[serde(default)]
-    settings: Option<ListSettings>,
-    inputs: Vec<InputSpec>,
+    pub settings: Option<ListSettings>,
+    pub inputs: Vec<InputSpec>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct InputSpec {
-    file: String,
-    format: String,
-    #[allow(dead_code)]
-    post: String,
-    client: ClientSpec,
-    received_at: String,
+pub(crate) struct InputSpec {
+    pub file: String,
+    pub format: String,
+    pub post: String,
+    pub client: ClientSpec,
+    pub received_at: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ClientSpec {
-    role: String,
-    facility: Option<String>,
-    insurer: Option<String>,
+pub(crate) struct ClientSpec {
+    pub role: String,
+    pub facility: Option<String>,
+    pub insurer: Option<String>,
 }
 
 /// What one input gives: medication records (with location and FHIR resource) and the
@@ -397,7 +396,7 @@ fn describe(list: &MedicationList, loaded: &Loaded) -> Value {
 /// Compares the described list with the expectations; `Err` says what differs. Entries
 /// match whatever their order (an expected drug given by code alone matches any system);
 /// findings name entries by their position in the expectations.
-fn check(actual: &Value, expected: &Value) -> Result<(), String> {
+pub(crate) fn check(actual: &Value, expected: &Value) -> Result<(), String> {
     let listed = |v: &Value, key: &str| v[key].as_array().cloned().unwrap_or_default();
     let (actual_entries, expected_entries) =
         (listed(actual, "entries"), listed(expected, "entries"));
@@ -474,7 +473,7 @@ fn check(actual: &Value, expected: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn scenario_dirs() -> Vec<PathBuf> {
+pub(crate) fn scenario_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(scenarios_dir())
         .expect("tests/data/medication-list exists")
         .map(|e| e.expect("entry").path())

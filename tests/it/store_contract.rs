@@ -184,6 +184,7 @@ fn write(rtype: &'static str, id: &'static str, body: &'static str) -> ResourceW
         input_id: None,
         subject_ref: None,
         body,
+        derived: false,
         last_updated: 1,
     }
 }

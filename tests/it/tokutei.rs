@@ -416,6 +416,7 @@ fn export_validates_against_the_v08_schemas_and_reads_back() {
         sex: Some(Sex::Male),
         name: None,
         name_kana: Some("ケンシン タロウ".into()),
+        names: Vec::new(),
     };
     let header = ArchiveHeader {
         sender: InstitutionCode::parse("1311234567").unwrap(),

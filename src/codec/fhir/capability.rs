@@ -7,6 +7,37 @@ use super::ResourceType;
 use super::registry::RegistryType;
 use super::search_params::{COMMON_PARAMS, params_of};
 
+/// The canonical URL of the `$medication-list` OperationDefinition.
+pub const MEDICATION_LIST_OPERATION: &str =
+    "urn:kakari:OperationDefinition:Patient-medication-list";
+
+/// `$medication-list` as an OperationDefinition (contained in the CapabilityStatement).
+pub fn medication_list_operation() -> Value {
+    json!({
+        "resourceType": "OperationDefinition",
+        "id": "medication-list",
+        "url": MEDICATION_LIST_OPERATION,
+        "name": "MedicationList",
+        "status": "active",
+        "kind": "operation",
+        "code": "medication-list",
+        "resource": ["Patient"],
+        "system": false,
+        "type": true,
+        "instance": true,
+        "affectsState": false,
+        "description": "The person's consolidated medication list as of a day: one MedicationStatement per drug course (derivedFrom its MedicationRequest, MedicationDispense and claim sources), DetectedIssue for duplicate therapy (DUPTHPY), same-class duplicates (DUPTHPCLS) and polypharmacy, and a Provenance. Only the person's registered doctor and institution may call it; every call is audited.",
+        "parameter": [
+            {"name": "member", "use": "in", "min": 0, "max": "1", "type": "string",
+             "documentation": "insurance member id (保険者番号:記号:番号:枝番), for the type-level call"},
+            {"name": "asOf", "use": "in", "min": 0, "max": "1", "type": "date",
+             "documentation": "the day the list is for (default: today in Japan)"},
+            {"name": "return", "use": "out", "min": 1, "max": "1", "type": "Bundle",
+             "documentation": "a collection Bundle"}
+        ]
+    })
+}
+
 /// The CapabilityStatement served at `GET /fhir/metadata`.
 pub fn statement(base: &str, software_version: &str) -> Value {
     let resources: Vec<Value> = ResourceType::ALL
@@ -41,6 +72,13 @@ pub fn statement(base: &str, software_version: &str) -> Value {
             if let Some(profile) = t.jp_core_profile() {
                 resource["profile"] = json!(profile);
             }
+            if *t == ResourceType::Patient {
+                resource["operation"] = json!([{
+                    "name": "medication-list",
+                    "definition": MEDICATION_LIST_OPERATION,
+                    "documentation": "the person's consolidated medication list (clinic prescriptions, pharmacy dispensing, insurer claims) with duplicate-therapy and polypharmacy findings; for the registered doctor and institution"
+                }]);
+            }
             if *t == ResourceType::Bundle {
                 resource["updateCreate"] = json!(false);
                 resource["conditionalCreate"] = json!(false);
@@ -74,6 +112,7 @@ pub fn statement(base: &str, software_version: &str) -> Value {
         .collect();
     json!({
         "resourceType": "CapabilityStatement",
+        "contained": [medication_list_operation()],
         "status": "active",
         "date": "2026-11-26",
         "kind": "instance",

@@ -12,6 +12,7 @@ pub mod dosage_total;
 pub mod jpcore;
 pub mod json;
 pub mod lab_units;
+pub mod medication_list;
 pub mod outcome;
 pub mod path;
 pub mod registry;

@@ -22,8 +22,9 @@
 
 use serde_json::{Map, Number, Value, json};
 
-use super::jpcore::{REQUEST_ID_SYSTEMS, RP_NUMBER_SYSTEMS};
+use super::jpcore::{ORDER_IN_RP_SYSTEMS, REQUEST_ID_SYSTEMS, RP_NUMBER_SYSTEMS};
 use crate::domain::code_system::{Coding, id_system};
+use crate::domain::person::{PatientIdentifier, PersonName};
 use crate::domain::{
     Allergy, Condition, Decimal, Demographics, DrugRoute, FhirDateTime, InstitutionCode, LabResult,
     LabValue, MedicationKind, MedicationRecord, MemberId, Quantity,
@@ -35,7 +36,7 @@ const UCUM: &str = "http://unitsofmeasure.org";
 /// The tag system kakari marks the source kind of a medication record with.
 pub const MEDICATION_KIND_TAG: &str = "urn:kakari:medication-kind";
 
-fn number(d: &Decimal) -> Value {
+pub(crate) fn number(d: &Decimal) -> Value {
     // With serde_json's arbitrary precision a Number keeps the literal.
     serde_json::from_str::<Number>(d.as_str()).map_or(Value::Null, Value::Number)
 }
@@ -270,6 +271,62 @@ pub struct PatientFacts<'a> {
     pub local_ids: &'a [(InstitutionCode, String)],
     pub member: Option<&'a MemberId>,
     pub demographics: &'a Demographics,
+    /// Further identifiers the source gave (HL7 PID-3 repetitions other than the local
+    /// id), kept under the institution that sent them.
+    pub other_identifiers: &'a [PatientIdentifier],
+}
+
+const NAME_REPRESENTATION: &str =
+    "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation";
+
+/// One structured name: family and given as the source split them, its representation
+/// (漢字 `IDE`, カナ `SYL`, Latin `ABC`) and use.
+fn human_name(n: &PersonName) -> Option<Value> {
+    let text = n.text()?;
+    let mut v = Map::new();
+    if let Some(r) = n.representation {
+        v.insert(
+            "extension".into(),
+            json!([{"url": NAME_REPRESENTATION, "valueCode": r.iso21090()}]),
+        );
+    }
+    // HL7 table 0200: L legal → official; D display → usual; others are kept as usual.
+    let use_ = match n.name_type.as_deref() {
+        Some("L") | None => "official",
+        Some("M") => "maiden",
+        Some("N") => "nickname",
+        _ => "usual",
+    };
+    v.insert("use".into(), json!(use_));
+    v.insert("text".into(), json!(fhir_text(&text)));
+    if let Some(f) = n.family.as_deref().filter(|f| !f.trim().is_empty()) {
+        v.insert("family".into(), json!(fhir_text(f.trim())));
+    }
+    if let Some(g) = n.given.as_deref().filter(|g| !g.trim().is_empty()) {
+        v.insert("given".into(), json!([fhir_text(g.trim())]));
+    }
+    Some(Value::Object(v))
+}
+
+/// The system of an identifier a facility's HL7 feed gives besides its patient id.
+fn other_identifier_system(facility: Option<&InstitutionCode>, id: &PatientIdentifier) -> String {
+    let scope = facility.map_or("unknown", InstitutionCode::as_str);
+    let kind = id
+        .assigning_authority
+        .as_deref()
+        .or(id.type_code.as_deref())
+        .unwrap_or("id");
+    let kind: String = kind
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("urn:kakari:patient-identifier:{scope}:{kind}")
 }
 
 fn date_text(d: time::Date) -> String {
@@ -287,6 +344,20 @@ pub fn patient(id: &str, facts: &PatientFacts<'_>) -> Value {
             json!({"system": id_system::local_patient_system(facility.as_str()), "value": local})
         })
         .collect();
+    let facility = facts.local_ids.first().map(|(f, _)| f);
+    for other in facts.other_identifiers {
+        if facts.local_ids.iter().any(|(_, l)| *l == other.value) {
+            continue;
+        }
+        let mut ident = json!({
+            "system": other_identifier_system(facility, other),
+            "value": fhir_text(&other.value)
+        });
+        if let Some(t) = &other.type_code {
+            ident["type"] = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": t}]});
+        }
+        identifiers.push(ident);
+    }
     if let Some(m) = facts.member {
         identifiers.push(json!({"system": id_system::MEMBER_ID, "value": m.key()}));
     }
@@ -294,6 +365,10 @@ pub fn patient(id: &str, facts: &PatientFacts<'_>) -> Value {
         p.insert("identifier".into(), Value::Array(identifiers));
     }
     let d = facts.demographics;
+    let structured: Vec<Value> = d.names.iter().filter_map(human_name).collect();
+    if !structured.is_empty() {
+        p.insert("name".into(), Value::Array(structured));
+    }
     let names: Vec<Value> = [(&d.name, "IDE"), (&d.name_kana, "SYL")]
         .into_iter()
         .filter_map(|(name, representation)| {
@@ -309,7 +384,7 @@ pub fn patient(id: &str, facts: &PatientFacts<'_>) -> Value {
             })
         })
         .collect();
-    if !names.is_empty() {
+    if !names.is_empty() && !p.contains_key("name") {
         p.insert("name".into(), Value::Array(names));
     }
     if let Some(sex) = d.sex {
@@ -357,6 +432,22 @@ fn pick<'a>(status: Option<&'a str>, allowed: &[&str], default: &'a str) -> &'a 
     status.filter(|s| allowed.contains(s)).unwrap_or(default)
 }
 
+/// The HL7 table 0162 code (and Japanese display) that stands for a route class.
+fn route_0162(route: DrugRoute) -> Option<(&'static str, &'static str)> {
+    Some(match route {
+        DrugRoute::Oral => ("PO", "口"),
+        DrugRoute::Topical => ("TP", "外用"),
+        DrugRoute::Rectal => ("PR", "直腸"),
+        DrugRoute::Vaginal => ("VG", "膣"),
+        DrugRoute::Inhalation => ("IH", "吸入"),
+        DrugRoute::Ophthalmic => ("OP", "眼"),
+        DrugRoute::Otic => ("OT", "耳"),
+        DrugRoute::Nasal => ("NS", "鼻"),
+        DrugRoute::Transdermal => ("TD", "経皮"),
+        DrugRoute::Injection | DrugRoute::AsNeeded | DrugRoute::Other => return None,
+    })
+}
+
 /// The dosage (JP_MedicationDosage) of a record; `None` when the record says nothing of it.
 fn dosage(m: &MedicationRecord) -> Option<Value> {
     let mut d = Map::new();
@@ -385,26 +476,20 @@ fn dosage(m: &MedicationRecord) -> Option<Value> {
             json!({"code": concept(std::slice::from_ref(u), None)}),
         );
     }
-    match m.route {
-        Some(DrugRoute::AsNeeded) => {
-            d.insert("asNeededBoolean".into(), json!(true));
-        }
-        Some(DrugRoute::Oral) => {
-            d.insert(
-                "route".into(),
-                json!({"coding": [coding("http://terminology.hl7.org/CodeSystem/v2-0162", "PO", Some("口"))]}),
-            );
-        }
-        Some(DrugRoute::Topical) => {
-            d.insert(
-                "route".into(),
-                json!({"coding": [coding("http://terminology.hl7.org/CodeSystem/v2-0162", "TP", Some("外用"))]}),
-            );
-        }
-        Some(DrugRoute::Injection) => {
-            d.insert("route".into(), json!({"text": "注射"}));
-        }
-        Some(DrugRoute::Other) | None => {}
+    if m.route == Some(DrugRoute::AsNeeded) {
+        d.insert("asNeededBoolean".into(), json!(true));
+    }
+    // The route as the source coded it; else the HL7 table 0162 code of its class.
+    let route = match (&m.route_coding, m.route.and_then(route_0162)) {
+        (Some(c), _) => Some(json!({"coding": [coding(&c.system, &c.code, c.display.as_deref())]})),
+        (None, Some((code, display))) => Some(
+            json!({"coding": [coding("http://terminology.hl7.org/CodeSystem/v2-0162", code, Some(display))]}),
+        ),
+        (None, None) if m.route == Some(DrugRoute::Injection) => Some(json!({"text": "注射"})),
+        (None, None) => None,
+    };
+    if let Some(route) = route {
+        d.insert("route".into(), route);
     }
     let mut dose_and_rate = Map::new();
     if let Some(q) = &m.dose {
@@ -429,6 +514,9 @@ fn medication_identifiers(m: &MedicationRecord) -> Option<Value> {
     }
     if let Some(rp) = &m.rp_number {
         ids.push(json!({"system": RP_NUMBER_SYSTEMS[1], "value": rp}));
+    }
+    if let Some(n) = m.rp_sequence {
+        ids.push(json!({"system": ORDER_IN_RP_SYSTEMS[1], "value": n.to_string()}));
     }
     (!ids.is_empty()).then_some(Value::Array(ids))
 }

@@ -13,11 +13,16 @@ pub enum ResourceType {
     MedicationRequest,
     MedicationDispense,
     MedicationStatement,
+    /// Recorded administrations (HL7 RAS^O17, SS-MIX2 OMP-11/12).
+    MedicationAdministration,
     Observation,
     Condition,
     AllergyIntolerance,
     Encounter,
     Specimen,
+    /// Where data came from: kakari's record of each input that became resources (format,
+    /// sending client, input, received at), and posted ones.
+    Provenance,
     /// Document and collection Bundles, stored as received (`POST /fhir/Bundle` or
     /// `POST /fhir`); never created or updated like the other types.
     Bundle,
@@ -33,11 +38,13 @@ impl ResourceType {
         ResourceType::MedicationRequest,
         ResourceType::MedicationDispense,
         ResourceType::MedicationStatement,
+        ResourceType::MedicationAdministration,
         ResourceType::Observation,
         ResourceType::Condition,
         ResourceType::AllergyIntolerance,
         ResourceType::Encounter,
         ResourceType::Specimen,
+        ResourceType::Provenance,
         ResourceType::Bundle,
     ];
 
@@ -55,6 +62,8 @@ impl ResourceType {
             Self::MedicationRequest => "MedicationRequest",
             Self::MedicationDispense => "MedicationDispense",
             Self::MedicationStatement => "MedicationStatement",
+            Self::MedicationAdministration => "MedicationAdministration",
+            Self::Provenance => "Provenance",
             Self::Observation => "Observation",
             Self::Condition => "Condition",
             Self::AllergyIntolerance => "AllergyIntolerance",
@@ -84,12 +93,14 @@ impl ResourceType {
             | Self::Organization
             | Self::Practitioner
             | Self::PractitionerRole
+            | Self::Provenance
             | Self::Bundle => None,
             Self::Coverage => Some("beneficiary"),
             Self::AllergyIntolerance => Some("patient"),
             Self::MedicationRequest
             | Self::MedicationDispense
             | Self::MedicationStatement
+            | Self::MedicationAdministration
             | Self::Observation
             | Self::Condition
             | Self::Encounter
@@ -125,7 +136,10 @@ impl ResourceType {
             }
             Self::Encounter => "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Encounter",
             Self::Specimen => "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Specimen_Common",
-            Self::Bundle => return None,
+            Self::MedicationAdministration => {
+                "http://jpfhir.jp/fhir/core/StructureDefinition/JP_MedicationAdministration"
+            }
+            Self::Provenance | Self::Bundle => return None,
         })
     }
 }

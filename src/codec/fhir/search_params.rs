@@ -358,6 +358,56 @@ const SPECIMEN: &[SearchParam] = &[
     ),
     p("status", Token, &["status"], "Status"),
 ];
+const MEDICATION_ADMINISTRATION: &[SearchParam] = &[
+    r("patient", &["subject"], "Patient", "The patient"),
+    r("subject", &["subject"], "Patient", "The patient"),
+    p("code", Token, &["medicationCodeableConcept"], "Drug code"),
+    p(
+        "effective-time",
+        Date,
+        &["effectiveDateTime", "effectivePeriod"],
+        "When the drug was given",
+    ),
+    alias(
+        "date",
+        "effective-time",
+        "When the drug was given (same as effective-time)",
+    ),
+    p(
+        "identifier",
+        Token,
+        &["identifier"],
+        "Administration identifiers",
+    ),
+    p("status", Token, &["status"], "Status"),
+];
+const PROVENANCE: &[SearchParam] = &[
+    r(
+        "target",
+        &["target"],
+        "Patient",
+        "What the provenance is about",
+    ),
+    r("patient", &["target"], "Patient", "The patient it is about"),
+    p(
+        "recorded",
+        Date,
+        &["recorded"],
+        "When the input was received",
+    ),
+    r(
+        "agent",
+        &["agent.who"],
+        "Organization",
+        "Who sent it (institution or insurer)",
+    ),
+    p(
+        "entity-identifier",
+        Token,
+        &["entity.what.identifier"],
+        "The input it came from (kakari input key)",
+    ),
+];
 const BUNDLE: &[SearchParam] = &[
     p(
         "identifier",
@@ -385,6 +435,8 @@ pub fn params_of(rtype: ResourceType) -> &'static [SearchParam] {
         ResourceType::MedicationRequest => MEDICATION_REQUEST,
         ResourceType::MedicationDispense => MEDICATION_DISPENSE,
         ResourceType::MedicationStatement => MEDICATION_STATEMENT,
+        ResourceType::MedicationAdministration => MEDICATION_ADMINISTRATION,
+        ResourceType::Provenance => PROVENANCE,
         ResourceType::Observation => OBSERVATION,
         ResourceType::Condition => CONDITION,
         ResourceType::AllergyIntolerance => ALLERGY,

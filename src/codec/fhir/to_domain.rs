@@ -140,7 +140,8 @@ pub fn extract(rtype: ResourceType, r: &Value, root: &str, ctx: &ExtractContext)
         ResourceType::Coverage => out.coverage = Some(coverage(r, root, &mut out.issues)),
         ResourceType::MedicationRequest
         | ResourceType::MedicationDispense
-        | ResourceType::MedicationStatement => {
+        | ResourceType::MedicationStatement
+        | ResourceType::MedicationAdministration => {
             if let Some(subject) = out.subject.clone() {
                 out.records.push(ClinicalRecord::Medication(medication(
                     rtype, r, subject, ctx,
@@ -174,6 +175,7 @@ pub fn extract(rtype: ResourceType, r: &Value, root: &str, ctx: &ExtractContext)
         | ResourceType::PractitionerRole
         | ResourceType::Encounter
         | ResourceType::Specimen
+        | ResourceType::Provenance
         | ResourceType::Bundle => {}
     }
     out
@@ -386,6 +388,7 @@ fn medication(
     let kind = match rtype {
         ResourceType::MedicationDispense => MedicationKind::Dispense,
         ResourceType::MedicationStatement => MedicationKind::Statement,
+        ResourceType::MedicationAdministration => MedicationKind::Administration,
         _ => MedicationKind::Prescription,
     };
     let mut m = MedicationRecord::new(kind, subject);
@@ -398,6 +401,11 @@ fn medication(
     }
     let dosages = match rtype {
         ResourceType::MedicationStatement => items(r, "dosage"),
+        // An administration has one `dosage` object (dose and route), not a list.
+        ResourceType::MedicationAdministration => r
+            .get("dosage")
+            .map(std::slice::from_ref)
+            .unwrap_or_default(),
         _ => items(r, "dosageInstruction"),
     };
     if let Some(dosage) = dosages.first() {
@@ -439,6 +447,21 @@ fn medication(
             {
                 m.supply_days = Some(days);
             }
+            let request = r.get("dispenseRequest");
+            m.quantity = request.and_then(|d| d.get("quantity")).and_then(quantity);
+            m.refills = request
+                .and_then(|d| d.get("numberOfRepeatsAllowed"))
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok());
+            m.facility = ctx.facility.clone();
+        }
+        ResourceType::MedicationAdministration => {
+            m.recorded_at = datetime_of(r.get("effectiveDateTime"))
+                .or_else(|| datetime_of(r.get("effectivePeriod").and_then(|p| p.get("start"))));
+            m.start = m.recorded_at.and_then(|d| d.date());
+            if let Some(dosage) = r.get("dosage") {
+                m.dose = dosage.get("dose").and_then(quantity);
+            }
             m.facility = ctx.facility.clone();
         }
         ResourceType::MedicationDispense => {
@@ -455,6 +478,7 @@ fn medication(
             m.prescriber = items(r, "performer")
                 .first()
                 .and_then(|p| reference_text(p.get("actor")));
+            m.quantity = r.get("quantity").and_then(quantity);
             m.facility = ctx.facility.clone();
         }
         _ => {
@@ -474,6 +498,8 @@ fn medication(
     m.start = m.start.or_else(|| m.recorded_at.and_then(|d| d.date()));
     m.order_number = identifier_in(r, super::jpcore::REQUEST_ID_SYSTEMS);
     m.rp_number = identifier_in(r, super::jpcore::RP_NUMBER_SYSTEMS);
+    m.rp_sequence =
+        identifier_in(r, super::jpcore::ORDER_IN_RP_SYSTEMS).and_then(|n| n.trim().parse().ok());
     m.status = str_of(r, "status").map(str::to_owned);
     m
 }

@@ -249,9 +249,10 @@ fn timestamp(now: OffsetDateTime) -> String {
 /// HL7 table 0357 (message error condition codes).
 fn hl7_error(code: ErrorCode) -> (u16, &'static str) {
     match code {
-        ErrorCode::Hl7SegmentOrder | ErrorCode::Hl7SegmentName | ErrorCode::Hl7NoHeader => {
-            (100, "Segment sequence error")
-        }
+        ErrorCode::Hl7SegmentOrder
+        | ErrorCode::Hl7SegmentIgnored
+        | ErrorCode::Hl7SegmentName
+        | ErrorCode::Hl7NoHeader => (100, "Segment sequence error"),
         ErrorCode::Hl7Batch => (100, "Segment sequence error"),
         ErrorCode::Hl7RequiredMissing | ErrorCode::Hl7CoverageIncomplete => {
             (101, "Required field missing")
@@ -263,6 +264,7 @@ fn hl7_error(code: ErrorCode) -> (u16, &'static str) {
         | ErrorCode::Hl7CharsetMismatch
         | ErrorCode::Hl7CharsetUnknown
         | ErrorCode::Hl7SegmentTerminator
+        | ErrorCode::Hl7ByteOrderMark
         | ErrorCode::Hl7Framing => (102, "Data type error"),
         ErrorCode::Hl7UnknownCode => (103, "Table value not found"),
         ErrorCode::Hl7UnsupportedVersion => (203, "Unsupported version id"),
@@ -291,6 +293,8 @@ fn user_message(code: ErrorCode) -> &'static str {
         ErrorCode::Hl7Batch => "バッチの構成が不正です",
         ErrorCode::Hl7TooLarge => "メッセージが大きすぎます",
         ErrorCode::Hl7CoverageIncomplete => "保険情報に記号・番号がありません",
+        ErrorCode::Hl7ByteOrderMark => "メッセージ先頭のBOMを無視しました",
+        ErrorCode::Hl7SegmentIgnored => "メッセージ構造にないセグメントを無視しました",
         other => other.title(),
     }
 }

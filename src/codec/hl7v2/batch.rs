@@ -9,6 +9,7 @@
 
 use memchr::memchr2_iter;
 
+use super::charset::BYTE_ORDER_MARK;
 use crate::error::{ErrorCode, Issue};
 
 /// The most messages one body may hold.
@@ -20,6 +21,9 @@ pub struct RawMessage<'a> {
     /// Byte offset of the `MSH` in the body.
     pub offset: usize,
     pub bytes: &'a [u8],
+    /// True when a UTF-8 byte-order mark stood before this message's `MSH` or before the
+    /// batch header that opens it (the mark is not part of `bytes`).
+    pub bom: bool,
 }
 
 /// A body cut into messages.
@@ -43,11 +47,21 @@ pub fn split(bytes: &[u8]) -> Batch<'_> {
     let mut declared_counts: Vec<(usize, &str, usize)> = Vec::new();
     let mut line_start = 0;
     let ends = memchr2_iter(b'\r', b'\n', bytes).chain(std::iter::once(bytes.len()));
-    let mut messages: Vec<(usize, usize)> = Vec::new();
+    let mut messages: Vec<(usize, usize, bool)> = Vec::new();
+    let mut bom_pending = false;
+    let mut current_bom = false;
     for end in ends {
-        let line = bytes.get(line_start..end).unwrap_or_default();
-        let start = line_start;
+        let mut line = bytes.get(line_start..end).unwrap_or_default();
+        let line_begin = line_start;
+        let mut start = line_start;
         line_start = end + 1;
+        // A byte-order mark before a header (start of the body, or of each concatenated
+        // file) is dropped and remembered for the message that follows.
+        if let Some(rest) = line.strip_prefix(BYTE_ORDER_MARK) {
+            bom_pending = true;
+            line = rest;
+            start += BYTE_ORDER_MARK.len();
+        }
         if line.is_empty() {
             continue;
         }
@@ -56,7 +70,7 @@ pub fn split(bytes: &[u8]) -> Batch<'_> {
         match tag {
             b"MSH" if has_separator => {
                 if let Some(from) = current.take() {
-                    messages.push((from, start));
+                    messages.push((from, line_begin, current_bom));
                 }
                 if messages.len() >= MAX_MESSAGES {
                     batch.issues.push(Issue::error(
@@ -69,10 +83,11 @@ pub fn split(bytes: &[u8]) -> Batch<'_> {
                     return finish(batch, bytes, messages, declared_counts);
                 }
                 current = Some(start);
+                current_bom = std::mem::take(&mut bom_pending);
             }
             b"FHS" | b"BHS" | b"BTS" | b"FTS" if has_separator || line.len() == 3 => {
                 if let Some(from) = current.take() {
-                    messages.push((from, start));
+                    messages.push((from, line_begin, current_bom));
                 }
                 batch.envelope = true;
                 if tag == b"BTS" || tag == b"FTS" {
@@ -92,7 +107,7 @@ pub fn split(bytes: &[u8]) -> Batch<'_> {
         }
     }
     if let Some(from) = current.take() {
-        messages.push((from, bytes.len()));
+        messages.push((from, bytes.len(), current_bom));
     }
     finish(batch, bytes, messages, declared_counts)
 }
@@ -100,14 +115,15 @@ pub fn split(bytes: &[u8]) -> Batch<'_> {
 fn finish<'a>(
     mut batch: Batch<'a>,
     bytes: &'a [u8],
-    messages: Vec<(usize, usize)>,
+    messages: Vec<(usize, usize, bool)>,
     declared_counts: Vec<(usize, &str, usize)>,
 ) -> Batch<'a> {
     batch.messages = messages
         .into_iter()
-        .map(|(from, to)| RawMessage {
+        .map(|(from, to, bom)| RawMessage {
             offset: from,
             bytes: trim_end(bytes.get(from..to).unwrap_or_default()),
+            bom,
         })
         .collect();
     // BTS-1 counts the messages of its batch, FTS-1 the batches of the file: only a single
@@ -177,6 +193,25 @@ mod tests {
         assert_eq!(batch.issues.len(), 1);
         assert_eq!(batch.issues[0].code, ErrorCode::Hl7Batch);
         assert!(!batch.issues[0].is_error());
+    }
+
+    #[test]
+    fn byte_order_marks_before_headers_are_dropped_and_remembered() {
+        let body =
+            b"\xEF\xBB\xBFFHS|^~\\&\rMSH|^~\\&|1\rPID|1\r\xEF\xBB\xBFMSH|^~\\&|2\rMSH|^~\\&|3\r";
+        let batch = split(body);
+        assert!(batch.issues.is_empty(), "{:?}", batch.issues);
+        let found: Vec<(&[u8], bool)> = batch.messages.iter().map(|m| (m.bytes, m.bom)).collect();
+        assert_eq!(
+            found,
+            [
+                (b"MSH|^~\\&|1\rPID|1".as_slice(), true),
+                (b"MSH|^~\\&|2".as_slice(), true),
+                (b"MSH|^~\\&|3".as_slice(), false),
+            ]
+        );
+        assert_eq!(batch.messages[1].offset, 32);
+        assert_eq!(&body[32..35], b"MSH");
     }
 
     #[test]

@@ -112,21 +112,68 @@ pub struct Decoded<'a> {
     pub ambiguous: bool,
     /// True when no supported character set fits the bytes.
     pub invalid: bool,
+    /// True when a UTF-8 byte-order mark stood before the message (removed).
+    pub bom: bool,
+}
+
+/// The UTF-8 byte-order mark some Windows tools write before a file's text.
+pub const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
+
+/// Where a byte-order mark stands at the start of `bytes`, after any run of line ends,
+/// blanks or MLLP start-of-block bytes; `None` when there is none.
+pub fn byte_order_mark_at(bytes: &[u8]) -> Option<usize> {
+    let at = bytes
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0x0B))?;
+    bytes
+        .get(at..)
+        .is_some_and(|rest| rest.starts_with(BYTE_ORDER_MARK))
+        .then_some(at)
+}
+
+/// Runs `decode_bytes` on `bytes` without their leading byte-order mark, and says so.
+fn without_bom<'a>(bytes: &'a [u8], decode_bytes: fn(&[u8]) -> Decoded<'_>) -> Decoded<'a> {
+    match byte_order_mark_at(bytes) {
+        None => decode_bytes(bytes),
+        Some(0) => Decoded {
+            bom: true,
+            ..decode_bytes(bytes.get(BYTE_ORDER_MARK.len()..).unwrap_or_default())
+        },
+        Some(at) => {
+            let mut owned = bytes.get(..at).unwrap_or_default().to_vec();
+            owned.extend_from_slice(bytes.get(at + BYTE_ORDER_MARK.len()..).unwrap_or_default());
+            let decoded = decode_bytes(&owned);
+            Decoded {
+                text: Cow::Owned(decoded.text.into_owned()),
+                detected: decoded.detected,
+                ambiguous: decoded.ambiguous,
+                invalid: decoded.invalid,
+                bom: true,
+            }
+        }
+    }
 }
 
 /// Decodes `bytes` by what they are (see the module documentation). Never fails: invalid
-/// bytes are replaced so that the header stays readable, and `invalid` is set.
+/// bytes are replaced so that the header stays readable, and `invalid` is set. A UTF-8
+/// byte-order mark before the message is removed first, whatever the rest is, and
+/// reported through `bom`.
 pub fn decode(bytes: &[u8]) -> Decoded<'_> {
+    without_bom(bytes, decode_unmarked)
+}
+
+fn decode_unmarked(bytes: &[u8]) -> Decoded<'_> {
     if bytes.contains(&0x1B) {
         return decode_iso2022(bytes);
     }
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let body = bytes;
     if body.is_ascii() {
         return Decoded {
             text: Cow::Borrowed(std::str::from_utf8(body).unwrap_or_default()),
             detected: Charset::Ascii,
             ambiguous: false,
             invalid: false,
+            bom: false,
         };
     }
     if let Ok(text) = std::str::from_utf8(body) {
@@ -136,6 +183,7 @@ pub fn decode(bytes: &[u8]) -> Decoded<'_> {
             detected: Charset::Utf8,
             ambiguous,
             invalid: false,
+            bom: false,
         };
     }
     let (text, had_errors) = SHIFT_JIS.decode_without_bom_handling(bytes);
@@ -144,18 +192,24 @@ pub fn decode(bytes: &[u8]) -> Decoded<'_> {
         detected: Charset::ShiftJis,
         ambiguous: false,
         invalid: had_errors,
+        bom: false,
     }
 }
 
 /// Decodes `bytes` as Shift_JIS regardless of what they look like (used when the bytes are
 /// ambiguous and MSH-18 declares Shift_JIS).
 pub fn decode_as_shift_jis(bytes: &[u8]) -> Decoded<'_> {
+    without_bom(bytes, decode_unmarked_as_shift_jis)
+}
+
+fn decode_unmarked_as_shift_jis(bytes: &[u8]) -> Decoded<'_> {
     let (text, had_errors) = SHIFT_JIS.decode_without_bom_handling(bytes);
     Decoded {
         text,
         detected: Charset::ShiftJis,
         ambiguous: false,
         invalid: had_errors,
+        bom: false,
     }
 }
 
@@ -186,6 +240,7 @@ fn decode_iso2022(bytes: &[u8]) -> Decoded<'_> {
         detected: Charset::Iso2022Jp,
         ambiguous: false,
         invalid: had_errors,
+        bom: false,
     }
 }
 

@@ -25,6 +25,9 @@ pub const MAX_MESSAGE_LEN: usize = 64 * 1024 * 1024;
 /// The most segments one message may have.
 pub const MAX_SEGMENTS: usize = 200_000;
 
+/// The most segments without data reported one by one (the rest are counted).
+const MAX_BLANK_WARNINGS: usize = 20;
+
 /// MLLP start and end of block, sometimes left in stored files.
 const VT: u8 = 0x0B;
 const FS: u8 = 0x1C;
@@ -66,6 +69,7 @@ impl<'a> Message<'a> {
     /// refuses it.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Rejected> {
         let decoded = charset::decode(bytes);
+        let bom = decoded.bom;
         let (ambiguous, mut invalid, mut detected) =
             (decoded.ambiguous, decoded.invalid, decoded.detected);
         let mut message = Self::index(decoded.text, detected)?;
@@ -77,6 +81,9 @@ impl<'a> Message<'a> {
             message = Self::index(redecoded.text, detected)?;
         }
         let mut issues = Vec::new();
+        if bom {
+            issues.push(byte_order_mark_warning());
+        }
         message.reply_charset = charset::reconcile(detected, invalid, declared, &mut issues);
         issues.append(&mut message.issues);
         message.issues = issues;
@@ -166,6 +173,7 @@ impl<'a> Message<'a> {
         let mut start = lead;
         let mut first_separator = separators.len();
         let mut saw_lf = false;
+        let mut blanks = 0usize;
         let mut close = |start: usize, end: usize, first: usize, separators: &Vec<u32>| {
             if end <= start {
                 return true;
@@ -199,6 +207,24 @@ impl<'a> Message<'a> {
                     1
                 }
             };
+            // A segment with nothing after its name but field separators carries no
+            // data: it is counted (so later locations stay the sender's) and skipped.
+            let blank = name != SegmentName::UNREADABLE
+                && name != "MSH"
+                && raw
+                    .get(3..)
+                    .is_some_and(|rest| rest.iter().all(|&b| b == field || b == b' '));
+            if blank {
+                blanks += 1;
+                if blanks <= MAX_BLANK_WARNINGS {
+                    issues.push(Issue::warning(
+                        ErrorCode::Hl7SegmentIgnored,
+                        Location::segment(name, occurrence).to_string(),
+                        "segment carries no data (only its name and empty fields); ignored",
+                    ));
+                }
+                return true;
+            }
             segments.push(SegmentSpan {
                 name,
                 occurrence,
@@ -240,6 +266,16 @@ impl<'a> Message<'a> {
                 )],
                 charset: self.detected,
             });
+        }
+        if blanks > MAX_BLANK_WARNINGS {
+            issues.push(Issue::warning(
+                ErrorCode::Hl7SegmentIgnored,
+                "MSH",
+                format!(
+                    "{} more segments carry no data; ignored, not listed",
+                    blanks - MAX_BLANK_WARNINGS
+                ),
+            ));
         }
         if saw_lf {
             issues.insert(
@@ -400,6 +436,16 @@ impl<'a> Message<'a> {
     pub fn control_id(&self) -> Cow<'_, str> {
         self.msh().field(10).text()
     }
+}
+
+/// The warning for a UTF-8 byte-order mark before a message (or its batch header): HL7
+/// text has none, Windows tools often write one; it is unambiguous, so it is dropped.
+pub fn byte_order_mark_warning() -> Issue {
+    Issue::warning(
+        ErrorCode::Hl7ByteOrderMark,
+        "byte 0",
+        "a UTF-8 byte-order mark precedes the message; ignored",
+    )
 }
 
 /// One segment of a message.
@@ -763,6 +809,37 @@ mod tests {
         assert!(codes.contains(&(ErrorCode::Hl7RequiredMissing, "MSH-9".into())));
         assert!(codes.contains(&(ErrorCode::Hl7RequiredMissing, "MSH-10".into())));
         assert_eq!(m.segments().nth(1).unwrap().name(), SegmentName::UNREADABLE);
+    }
+
+    #[test]
+    fn segments_without_data_are_skipped_counted_and_reported_within_bounds() {
+        let m =
+            Message::parse_str("MSH|^~\\&|A|B|||||ADT^A08|1|P|2.5\rNTE|\rNTE|1||x\rRXA\r").unwrap();
+        assert_eq!(m.segment_count(), 2);
+        // The second NTE keeps its place in the sender's count.
+        assert_eq!(m.query("NTE[2]-3").unwrap().raw(), "x");
+        let skipped: Vec<&str> = m.issues().iter().map(|i| i.location.as_str()).collect();
+        assert_eq!(skipped, ["NTE", "RXA"]);
+        let flood = format!(
+            "MSH|^~\\&|A|B|||||ADT^A08|1|P|2.5\r{}",
+            "NTE||\r".repeat(500)
+        );
+        let m = Message::parse_str(&flood).unwrap();
+        assert_eq!(m.issues().len(), MAX_BLANK_WARNINGS + 1);
+        assert!(
+            m.issues()[MAX_BLANK_WARNINGS]
+                .message
+                .starts_with("480 more")
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_removed_and_reported() {
+        let m =
+            Message::parse(b"\xEF\xBB\xBFMSH|^~\\&|A|B|||||ADT^A08|1|P|2.5\rPID|1||7\r").unwrap();
+        assert_eq!(m.issues()[0].code, ErrorCode::Hl7ByteOrderMark);
+        assert_eq!(m.query("PID-3").unwrap().raw(), "7");
+        assert_eq!(m.detected_charset(), Charset::Ascii);
     }
 
     #[test]

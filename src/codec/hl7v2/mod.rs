@@ -58,10 +58,20 @@ pub fn receive<'a>(body: &'a [u8], facility: &InstitutionCode) -> (Vec<Received<
         .map(|raw| Received {
             offset: raw.offset,
             bytes: raw.bytes,
-            outcome: Message::parse(raw.bytes).map(|message| {
-                let mapped = map_message(&message, facility);
-                (message, mapped)
-            }),
+            outcome: Message::parse(raw.bytes)
+                .map(|message| {
+                    let mut mapped = map_message(&message, facility);
+                    if raw.bom {
+                        mapped.issues.insert(0, message::byte_order_mark_warning());
+                    }
+                    (message, mapped)
+                })
+                .map_err(|mut rejected| {
+                    if raw.bom {
+                        rejected.issues.push(message::byte_order_mark_warning());
+                    }
+                    rejected
+                }),
         })
         .collect();
     (received, batch.issues)

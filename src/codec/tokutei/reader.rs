@@ -677,6 +677,7 @@ impl<'t> Parser<'t> {
                     sex,
                     name,
                     name_kana,
+                    names: Vec::new(),
                 },
                 exam_date,
                 performer,

@@ -117,6 +117,7 @@ impl Receipt {
             sex: re.sex,
             name: re.name.clone(),
             name_kana: re.name_kana.clone(),
+            names: Vec::new(),
         }
     }
 

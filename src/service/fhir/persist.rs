@@ -176,6 +176,7 @@ pub fn create(
         input_id: Some(w.input_id),
         subject_ref: subject_ref.as_deref(),
         body,
+        derived: false,
         last_updated,
     })?;
     tx.insert_index(prepared.rtype.as_str(), pk, &prepared.index)?;
@@ -237,6 +238,13 @@ fn update_existing(
             "the resource belongs to another institution",
         ));
     }
+    if current.derived {
+        return Err(Problem::new(
+            ErrorCode::DerivedReadOnly,
+            prepared.location.clone(),
+            "this resource was written from an HL7 v2, SS-MIX2, UKE or 特定健診 input; send a corrected message or file instead",
+        ));
+    }
     if let Some(expected) = if_match
         && expected != current.version
     {
@@ -264,6 +272,7 @@ fn update_existing(
             input_id: Some(w.input_id),
             subject_ref: subject_ref.as_deref(),
             body: &body,
+            derived: false,
             last_updated,
         },
     )?;
@@ -383,8 +392,16 @@ fn apply(
     if let Some(subject) = &prepared.extracted.subject {
         let element = prepared.rtype.subject_element().unwrap_or("subject");
         owner = resolve_subject(tx, w, subject, format!("{location}.{element}"))?;
-        if matches!(subject, SubjectRef::Member(_)) && owner.person_pk.is_none() {
-            warnings.push(ambiguous(&format!("{location}.{element}.identifier.value")));
+        if matches!(subject, SubjectRef::Member(_)) {
+            match owner.person_pk {
+                // Named by member id: about the person's own Patient, so the registered
+                // doctor sees it like the person's other data.
+                Some(person) => {
+                    let patient = crate::service::derived::person_patient(tx, person)?;
+                    tx.set_resource_subject(resource_pk, &format!("Patient/{patient}"))?;
+                }
+                None => warnings.push(ambiguous(&format!("{location}.{element}.identifier.value"))),
+            }
         }
     }
     if let Some(facts) = &prepared.extracted.patient {

@@ -1,4 +1,4 @@
-//! OUL^R22 (OML-11) and the OBX of ADT-00 → `LabResult`s, per ConceptMaps
+//! OUL^R22 (OML-11), ORU^R01 and the OBX of ADT-00 → `LabResult`s, per ConceptMaps
 //! `segment-oml-11-obx-to-observation` and `segment-adt-00-obx-to-observation`.
 //!
 //! One result per OBX: codes OBX-3 (JLAC10 `JC10` and the local code, both kept), value by
@@ -54,6 +54,69 @@ pub(super) fn results(
             }
             _ => {}
         }
+    }
+}
+
+/// Lab results of an ORU^R01, as laboratories and analysers send them: one per OBX like
+/// OUL^R22, with the same readings. The specimen comes from OBR-15 (v2.3–2.6) or from the
+/// SPM that closes the OBR group (v2.5 and later); the effective time from OBX-14, else
+/// OBR-7, else the specimen's collection time SPM-17.
+pub(super) fn observation_results(
+    context: &Context<'_, '_>,
+    records: &mut Vec<MappedRecord>,
+    issues: &mut Vec<Issue>,
+) {
+    let mut order = Specimen::default();
+    let mut closing: Option<Specimen> = None;
+    let mut pending: Vec<MappedRecord> = Vec::new();
+    for segment in context.message.segments() {
+        match segment.name().as_str() {
+            "OBR" => {
+                finish_group(&mut pending, closing.take(), records);
+                order = Specimen {
+                    collected: None,
+                    kind: values::sub_codings(&segment.field(15).component(1), context.facility)
+                        .into_iter()
+                        .next(),
+                    observed: values::timestamp(&segment.field(7), issues),
+                };
+            }
+            "SPM" => {
+                closing = Some(Specimen {
+                    collected: values::timestamp(&segment.field(17), issues),
+                    kind: values::codings(&segment.field(4), context.facility)
+                        .into_iter()
+                        .next(),
+                    observed: None,
+                });
+            }
+            "OBX" => {
+                if let Some(result) = result(context, &segment, &order, "laboratory", issues) {
+                    pending.push(result);
+                }
+            }
+            _ => {}
+        }
+    }
+    finish_group(&mut pending, closing, records);
+}
+
+/// Gives the results of one OBR group what its closing SPM says, where they lack it.
+fn finish_group(
+    pending: &mut Vec<MappedRecord>,
+    specimen: Option<Specimen>,
+    records: &mut Vec<MappedRecord>,
+) {
+    for mut mapped in pending.drain(..) {
+        if let (ClinicalRecord::Lab(result), Some(specimen)) = (&mut mapped.record, &specimen) {
+            if result.specimen.is_none() {
+                result.specimen.clone_from(&specimen.kind);
+            }
+            if result.effective.is_none() {
+                result.effective = specimen.collected;
+            }
+        }
+        records.push(mapped);
     }
 }
 

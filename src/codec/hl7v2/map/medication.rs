@@ -1,23 +1,40 @@
 //! RDE^O11 (OMP-01 prescriptions, OMP-02 injections) and RAS^O17 (OMP-11/12
 //! administrations) → `MedicationRecord`s, per ConceptMaps `segment-omp-01-rxe-to-
-//! medicationrequest` and `segment-omp-12-rxa-to-medicationadministration`.
+//! medicationrequest` and `segment-omp-12-rxa-to-medicationadministration`, and the JAHIS
+//! 処方・注射データ交換規約 SS-MIX2 follows. HL7 v2.3's RDE^O01 and RAS^O01 read the same.
 //!
-//! An order group is `ORC [TQ1] RXE TQ1 RXR [RXC…]`. Each RXE gives one prescription:
+//! An order group is `ORC [TQ1] RXE [TQ1…] RXR [RXC…]`. Each RXE gives one prescription:
 //! drug RXE-2 (HOT9 / HOT7 / HOT13 / YJ / local codes, all kept), dose RXE-3 with unit
-//! RXE-5, daily dose RXE-19, usage TQ1-3 (JAMI 16-digit code), supply days TQ1-6, start
-//! TQ1-7, route RXR-1, order number ORC-2, RP group ORC-4, prescriber ORC-12, recorded at
-//! ORC-9. An injection or mixture order names its drugs in RXC segments and puts an
-//! injection-type code in RXE-2; then each RXC gives one record (drug RXC-2, amount RXC-3
-//! with unit RXC-4), sharing the order's other facts, so duplicate-therapy checks see
-//! real drugs.
+//! RXE-5, dispense amount RXE-10 with unit RXE-11 (調剤量), daily dose RXE-19, order
+//! number ORC-2, RP group ORC-4, prescriber ORC-12, recorded at ORC-9.
+//!
+//! Timing (TQ1): usage TQ1-3 (JAMI 16-digit code), explicit times of day TQ1-4 (of every
+//! TQ1 of the group), duration TQ1-6 converted by its unit (`d`, `wk`, `h`, `min`, `mo`,
+//! `a`: whole days give supply days, anything else is kept as a duration only; hours are
+//! not days), start TQ1-7. An as-needed (頓用) order, known by its JAMI usage code (内服
+//! with 基本用法区分 5), its usage text or TQ1-9 `PRN`, counts doses, not days (JAHIS:
+//! the number of a 頓用 order is a count of doses, 回分): TQ1-14 (total occurrences),
+//! else the TQ1-6 number.
+//!
+//! Route RXR-1 is kept as coded (HL7 table 0162; JAMI and local route tables classed by
+//! their text) and classed: oral, rectal, vaginal, inhalation, eye, ear, nose, skin,
+//! transdermal, injection (IV, IM, SC, ID …), other.
+//!
+//! An injection or mixture order names its drugs in RXC segments and puts an
+//! injection-type or mixture code in RXE-2; then each RXC gives one record: drug RXC-2,
+//! dose the component amount RXC-3 with unit RXC-4 (how much of this drug one
+//! administration of the mixture holds), sharing the order's other facts, so
+//! duplicate-therapy checks see real drugs. RXE-3 with RXE-5 is then the amount of the
+//! whole mixture per administration (`mixture_dose`); a single component without RXC-3
+//! takes RXE-3 as its dose (the message gives it there).
 //!
 //! Each RXA of a RAS^O17 gives one administration: drug RXA-5, amount RXA-6 with unit
 //! RXA-7, when RXA-3, status RXA-20, route from the RXR that closes its group.
 
+use super::dosage::{apply_route, apply_timing};
 use super::values;
 use super::{ClinicalRecord, Context, MappedRecord};
 use crate::codec::hl7v2::message::{Segment, Value};
-use crate::domain::code_system::KnownSystem;
 use crate::domain::{DrugRoute, MedicationKind, MedicationRecord};
 use crate::error::{ErrorCode, Issue};
 
@@ -25,13 +42,13 @@ use crate::error::{ErrorCode, Issue};
 #[derive(Default)]
 struct Order<'m> {
     segment: Option<Segment<'m>>,
-    timing: Option<Segment<'m>>,
+    timings: Vec<Segment<'m>>,
 }
 
 /// One RXE with the segments that belong to it.
 struct Group<'m> {
     rxe: Segment<'m>,
-    timing: Option<Segment<'m>>,
+    timings: Vec<Segment<'m>>,
     route: Option<Segment<'m>>,
     components: Vec<Segment<'m>>,
 }
@@ -52,7 +69,7 @@ pub(super) fn orders(
                 }
                 order = Order {
                     segment: Some(segment),
-                    timing: None,
+                    timings: Vec::new(),
                 };
             }
             "RXE" => {
@@ -61,18 +78,14 @@ pub(super) fn orders(
                 }
                 group = Some(Group {
                     rxe: segment,
-                    timing: None,
+                    timings: Vec::new(),
                     route: None,
                     components: Vec::new(),
                 });
             }
             "TQ1" => match group.as_mut() {
-                Some(g) => {
-                    g.timing.get_or_insert(segment);
-                }
-                None => {
-                    order.timing.get_or_insert(segment);
-                }
+                Some(g) => g.timings.push(segment),
+                None => order.timings.push(segment),
             },
             "RXR" => {
                 if let Some(g) = group.as_mut() {
@@ -90,6 +103,33 @@ pub(super) fn orders(
     if let Some(done) = group.take() {
         prescriptions(context, &order, done, records, issues);
     }
+    number_within_rp(records);
+}
+
+/// Numbers the drugs of each RP in message order (JP Core's order-in-RP identifier): the
+/// n-th record with the same order and RP numbers is number n.
+fn number_within_rp(records: &mut [MappedRecord]) {
+    let mut seen: Vec<(Option<String>, Option<String>, u32)> = Vec::new();
+    for mapped in records {
+        let ClinicalRecord::Medication(m) = &mut mapped.record else {
+            continue;
+        };
+        if m.rp_number.is_none() {
+            continue;
+        }
+        let key = (m.order_number.clone(), m.rp_number.clone());
+        let n = match seen.iter_mut().find(|(o, r, _)| (o, r) == (&key.0, &key.1)) {
+            Some(entry) => {
+                entry.2 += 1;
+                entry.2
+            }
+            None => {
+                seen.push((key.0, key.1, 1));
+                1
+            }
+        };
+        m.rp_sequence = Some(n);
+    }
 }
 
 fn prescriptions(
@@ -100,16 +140,26 @@ fn prescriptions(
     issues: &mut Vec<Issue>,
 ) {
     let mut base = from_order(context, MedicationKind::Prescription, order, issues);
-    if let Some(tq1) = group.timing.or(order.timing) {
-        apply_timing(context, &tq1, &mut base, issues);
+    let timings = if group.timings.is_empty() {
+        &order.timings
+    } else {
+        &group.timings
+    };
+    apply_timing(context, timings, &mut base, issues);
+    if let Some(rxr) = group.route {
+        apply_route(context, &rxr.field(1), &mut base, issues);
     }
-    base.route = group.route.and_then(|rxr| route(&rxr.field(1)));
+    if base.as_needed_doses.is_some() && base.route == Some(DrugRoute::Oral) {
+        base.route = Some(DrugRoute::AsNeeded);
+    }
     let f = context.facility;
+    let rxe = group.rxe;
+    base.quantity = values::quantity(&rxe.field(10), &rxe.field(11), f, issues);
+    let order_dose = values::quantity(&rxe.field(3), &rxe.field(5), f, issues);
     if group.components.is_empty() {
-        let rxe = group.rxe;
         let mut record = base;
         drug(context, &rxe.field(2), &mut record, issues);
-        record.dose = values::quantity(&rxe.field(3), &rxe.field(5), f, issues);
+        record.dose = order_dose;
         record.daily_dose = values::composite_quantity(&rxe.field(19), f, issues);
         records.push(MappedRecord {
             location: rxe.location().to_string(),
@@ -117,10 +167,16 @@ fn prescriptions(
         });
         return;
     }
+    let single = group.components.len() == 1;
     for rxc in &group.components {
         let mut record = base.clone();
         drug(context, &rxc.field(2), &mut record, issues);
         record.dose = values::quantity(&rxc.field(3), &rxc.field(4), f, issues);
+        if record.dose.is_none() && single {
+            record.dose.clone_from(&order_dose);
+        } else {
+            record.mixture_dose.clone_from(&order_dose);
+        }
         records.push(MappedRecord {
             location: rxc.location().to_string(),
             record: ClinicalRecord::Medication(record),
@@ -142,7 +198,7 @@ pub(super) fn administrations(
                 records.append(&mut pending);
                 order = Order {
                     segment: Some(segment),
-                    timing: None,
+                    timings: Vec::new(),
                 };
             }
             "RXA" => {
@@ -164,10 +220,9 @@ pub(super) fn administrations(
                 });
             }
             "RXR" => {
-                let route = route(&segment.field(1));
                 for mapped in &mut pending {
                     if let ClinicalRecord::Medication(record) = &mut mapped.record {
-                        record.route = route;
+                        apply_route(context, &segment.field(1), record, issues);
                     }
                 }
                 records.append(&mut pending);
@@ -226,48 +281,6 @@ fn drug(
             "drug code is empty",
         ));
     }
-}
-
-fn apply_timing(
-    context: &Context<'_, '_>,
-    tq1: &Segment<'_>,
-    record: &mut MedicationRecord,
-    issues: &mut Vec<Issue>,
-) {
-    let pattern = tq1.field(3).repetition(1).component(1);
-    let usage = values::sub_codings(&pattern, context.facility);
-    record.usage_text = usage.iter().find_map(|c| c.display.clone());
-    record.usage = usage
-        .iter()
-        .find(|c| c.known_system() == Some(KnownSystem::JamiUsage))
-        .or_else(|| usage.first())
-        .cloned();
-    let duration = tq1.field(6).component(1);
-    if let Some(days) = values::decimal(&duration, issues) {
-        record.supply_days = days.as_str().parse().ok();
-        if record.supply_days.is_none() {
-            issues.push(Issue::error(
-                ErrorCode::Hl7InvalidValue,
-                duration.location().to_string(),
-                "supply duration is not a whole number",
-            ));
-        }
-    }
-    record.start = values::date(&tq1.field(7), issues);
-}
-
-/// RXR-1 (HL7 table 0162) → how the drug is taken.
-fn route(value: &Value<'_>) -> Option<DrugRoute> {
-    let code = value.component(1).non_empty()?;
-    Some(match code.as_ref() {
-        "PO" | "OR" | "SL" | "BUC" | "CHEW" | "GTT" => DrugRoute::Oral,
-        "IV" | "IM" | "SC" | "ID" | "IA" | "IC" | "IO" | "IS" | "IT" | "EP" | "IVP" | "IP" => {
-            DrugRoute::Injection
-        }
-        "TP" | "AP" | "TD" | "OP" | "OT" | "NS" | "NA" | "PR" | "VG" | "IH" | "MM" | "SD"
-        | "DT" | "MTH" | "NP" | "UR" => DrugRoute::Topical,
-        _ => DrugRoute::Other,
-    })
 }
 
 /// ORC-1 (HL7 table 0119) → record status.

@@ -4,25 +4,30 @@
 //! | SS-MIX2 data type | message | file | output |
 //! |---|---|---|---|
 //! | ADT-00 | ADT^A08 | `patient` (+ `allergy`, `lab`) | demographics, coverage links (IN1), allergies (AL1), observations (OBX) |
-//! | OMP-01, OMP-02 | RDE^O11 | `medication` | prescriptions, one per RXE (per RXC for mixtures) |
-//! | OMP-11, OMP-12 | RAS^O17 | `medication` | administrations, one per RXA |
+//! | OMP-01, OMP-02 | RDE^O11 (v2.3 RDE^O01) | `medication` | prescriptions, one per RXE (per RXC for mixtures) |
+//! | OMP-11, OMP-12 | RAS^O17 (v2.3 RAS^O01) | `medication` | administrations, one per RXA |
 //! | OML-11 | OUL^R22 | `lab` | lab results, one per OBX |
+//! | (labs, analysers) | ORU^R01 | `lab` | lab results, one per OBX, as OUL^R22 |
 //! | PPR-01 | PPR^ZD1 | `condition` | conditions, one per PRB |
 //! | ADT-61 | ADT^A60 | `allergy` | allergies, one per IAM |
 //!
-//! Every other message type is parsed and its segment order checked, then reported as not
-//! mapped: the caller stores it as received. The subject of every record is the sending
+//! IN1 segments give coverage links in every message that carries them (ADT, RDE, RAS,
+//! OUL, ORU, PPR …), by the same rules. Every other message type is parsed and its
+//! segment order checked, then reported as not mapped: the caller stores it as received. The subject of every record is the sending
 //! facility's own patient (`SubjectRef::Local`, PID-3.1); the facility comes from the
 //! client binding, never from the message.
 
 mod allergy;
 mod condition;
+mod dosage;
 mod lab;
 mod medication;
 mod patient;
 pub mod values;
 
-use crate::domain::{CoverageLink, Demographics, FhirDateTime, InstitutionCode, SubjectRef};
+use crate::domain::{
+    CoverageLink, Demographics, FhirDateTime, InstitutionCode, PatientIdentifier, SubjectRef,
+};
 use crate::error::{ErrorCode, Issue};
 
 use super::charset::Charset;
@@ -72,6 +77,8 @@ pub enum MessageFamily {
     MedicationAdministration,
     /// OUL^R22 (OML-11).
     LabResult,
+    /// ORU^R01: results as laboratories and analysers send them, mapped as OUL^R22.
+    ObservationResult,
     /// PPR^ZD1 (PPR-01).
     Diagnosis,
     /// ADT^A60 (ADT-61).
@@ -85,9 +92,11 @@ impl MessageFamily {
     pub fn of(code: &str, event: &str) -> Self {
         match (code, event) {
             ("ADT", "A08") => Self::Patient,
-            ("RDE", "O11") => Self::MedicationOrder,
-            ("RAS", "O17") => Self::MedicationAdministration,
+            // O01: the same messages in HL7 v2.3.
+            ("RDE", "O11" | "O01") => Self::MedicationOrder,
+            ("RAS", "O17" | "O01") => Self::MedicationAdministration,
             ("OUL", "R22") => Self::LabResult,
+            ("ORU", "R01") => Self::ObservationResult,
             ("PPR", "ZD1") => Self::Diagnosis,
             ("ADT", "A60") => Self::Allergy,
             _ => Self::NotMapped,
@@ -100,6 +109,9 @@ impl MessageFamily {
 pub struct PatientInfo {
     /// PID-3.1 (of the repetition typed `PI` when there are several).
     pub local_id: String,
+    /// Every PID-3 repetition with its assigning authority and type (the local id among
+    /// them), for the Patient's identifiers.
+    pub identifiers: Vec<PatientIdentifier>,
     pub demographics: Demographics,
 }
 
@@ -163,9 +175,13 @@ pub fn map_message(message: &Message<'_>, facility: &InstitutionCode) -> MappedM
             facility,
             subject: &subject,
         };
+        // IN1 links the patient to a person in every message that carries it.
+        mapped.coverages = patient::coverages(&context, &mut issues);
+        if family != MessageFamily::NotMapped {
+            one_patient_only(message, &mut issues);
+        }
         match family {
             MessageFamily::Patient => {
-                mapped.coverages = patient::coverages(&context, &mut issues);
                 allergy::from_al1(&context, &mut mapped.records, &mut issues);
                 lab::observations(&context, &mut mapped.records, &mut issues);
             }
@@ -176,6 +192,9 @@ pub fn map_message(message: &Message<'_>, facility: &InstitutionCode) -> MappedM
                 medication::administrations(&context, &mut mapped.records, &mut issues);
             }
             MessageFamily::LabResult => lab::results(&context, &mut mapped.records, &mut issues),
+            MessageFamily::ObservationResult => {
+                lab::observation_results(&context, &mut mapped.records, &mut issues);
+            }
             MessageFamily::Diagnosis => {
                 condition::problems(&context, &mut mapped.records, &mut issues);
             }
@@ -191,6 +210,25 @@ pub fn map_message(message: &Message<'_>, facility: &InstitutionCode) -> MappedM
     }
     mapped.issues = issues;
     mapped
+}
+
+/// Records are about the message's one patient (the first PID): a later PID naming
+/// another patient (an ORU^R01 may carry several) would put records under the wrong
+/// person, so it is an error and nothing is mapped.
+fn one_patient_only(message: &Message<'_>, issues: &mut Vec<Issue>) {
+    let mut pids = message.segments().filter(|s| s.name() == "PID");
+    let Some(first) = pids.next().and_then(|pid| patient::local_id(&pid)) else {
+        return;
+    };
+    for pid in pids {
+        if patient::local_id(&pid).is_some_and(|id| id != first) {
+            issues.push(Issue::error(
+                ErrorCode::Hl7SegmentOrder,
+                pid.location().to_string(),
+                "a second patient in one message; kakari maps one patient per message (send each patient's results in its own message)",
+            ));
+        }
+    }
 }
 
 /// The facility's patient id of a message: PID-3.1 of the repetition typed `PI`, else of

@@ -11,7 +11,11 @@
 use super::values;
 use super::{Context, PatientInfo};
 use crate::codec::hl7v2::message::{Message, Segment, Value};
-use crate::domain::{CoverageLink, Demographics, MemberId, Sex};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::domain::{
+    CoverageLink, Demographics, MemberId, NameRepresentation, PatientIdentifier, PersonName, Sex,
+};
 use crate::error::{ErrorCode, Issue};
 
 /// IN1-2 plan codes (JHSD table 0001, 法別番号) of health insurance, as opposed to public
@@ -25,7 +29,8 @@ const HEALTH_INSURANCE_PLANS: &[&str] = &[
 /// The patient of a message, from its first PID.
 pub(super) fn patient(message: &Message<'_>, issues: &mut Vec<Issue>) -> Option<PatientInfo> {
     let pid = message.first("PID")?;
-    let local_id = local_id(&pid);
+    let identifiers = identifiers(&pid, issues);
+    let local_id = local_id_of(&identifiers);
     if local_id.is_none() {
         issues.push(Issue::error(
             ErrorCode::Hl7RequiredMissing,
@@ -35,35 +40,89 @@ pub(super) fn patient(message: &Message<'_>, issues: &mut Vec<Issue>) -> Option<
     }
     Some(PatientInfo {
         local_id: local_id?,
+        identifiers,
         demographics: demographics(&pid, issues),
     })
 }
 
-/// PID-3.1 of the repetition typed `PI` (patient internal id), else of the first one.
+/// The facility's own id among a patient's identifiers: the first typed `PI` (patient
+/// internal), else the first.
+fn local_id_of(identifiers: &[PatientIdentifier]) -> Option<String> {
+    identifiers
+        .iter()
+        .find(|i| i.type_code.as_deref() == Some("PI"))
+        .or_else(|| identifiers.first())
+        .map(|i| i.value.clone())
+}
+
+/// The facility's own id of a PID (see `local_id_of`).
 pub(super) fn local_id(pid: &Segment<'_>) -> Option<String> {
-    let field = pid.field(3);
-    let chosen = field
+    local_id_of(&identifiers(pid, &mut Vec::new()))
+}
+
+/// Every repetition of PID-3 that has an id (CX.1), with its assigning authority (CX.4)
+/// and type (CX.5). Full-width letters and digits in an id are read as their ASCII
+/// forms (NFKC), and reported.
+fn identifiers(pid: &Segment<'_>, issues: &mut Vec<Issue>) -> Vec<PatientIdentifier> {
+    pid.field(3)
         .repetitions()
-        .find(|r| r.component(5).raw() == "PI")
-        .unwrap_or_else(|| field.repetition(1));
-    chosen
-        .component(1)
-        .non_empty()
-        .map(|id| id.trim().to_owned())
+        .filter_map(|cx| {
+            let id = cx.component(1);
+            let value = id.non_empty()?;
+            let value = value.trim();
+            let value = if value.chars().any(is_full_width_ascii) {
+                issues.push(Issue::warning(
+                    ErrorCode::Hl7InvalidValue,
+                    id.location().to_string(),
+                    "id written with full-width characters; read as their ASCII forms",
+                ));
+                value.nfkc().collect()
+            } else {
+                value.to_owned()
+            };
+            if value.is_empty() {
+                return None;
+            }
+            let authority = cx.component(4);
+            Some(PatientIdentifier {
+                value,
+                assigning_authority: authority
+                    .subcomponent(1)
+                    .non_empty()
+                    .or_else(|| authority.subcomponent(2).non_empty())
+                    .map(|a| a.trim().to_owned()),
+                type_code: cx.component(5).non_empty().map(|t| t.trim().to_owned()),
+            })
+        })
+        .collect()
+}
+
+/// U+FF01–U+FF5E: the full-width forms of ASCII letters, digits and signs.
+fn is_full_width_ascii(c: char) -> bool {
+    ('\u{ff01}'..='\u{ff5e}').contains(&c)
 }
 
 fn demographics(pid: &Segment<'_>, issues: &mut Vec<Issue>) -> Demographics {
-    let mut name = None;
-    let mut name_kana = None;
-    for (i, repetition) in pid.field(5).repetitions().enumerate() {
-        let text = person_name(&repetition);
-        match repetition.component(8).raw() {
-            "P" => name_kana = name_kana.or(text),
-            "I" => name = name.or(text),
-            _ if i == 0 => name = name.or(text),
-            _ => {}
-        }
-    }
+    let names: Vec<PersonName> = pid
+        .field(5)
+        .repetitions()
+        .filter_map(|xpn| person_name(&xpn, issues))
+        .collect();
+    // The kanji name: the first ideographic one, else the first that is not phonetic (a
+    // sender that does not say); the kana name: the first phonetic one.
+    let name = names
+        .iter()
+        .find(|n| n.representation == Some(NameRepresentation::Ideographic))
+        .or_else(|| {
+            names
+                .iter()
+                .find(|n| n.representation != Some(NameRepresentation::Phonetic))
+        })
+        .and_then(PersonName::text);
+    let name_kana = names
+        .iter()
+        .find(|n| n.representation == Some(NameRepresentation::Phonetic))
+        .and_then(PersonName::text);
     let sex_value = pid.field(8);
     let sex = match sex_value.non_empty() {
         Some(code) => {
@@ -80,19 +139,38 @@ fn demographics(pid: &Segment<'_>, issues: &mut Vec<Issue>) -> Demographics {
         sex,
         name,
         name_kana,
+        names,
     }
 }
 
-/// Family and given name (XPN.1, XPN.2) joined by a space.
-fn person_name(xpn: &Value<'_>) -> Option<String> {
-    let family = xpn.component(1).text();
-    let given = xpn.component(2).text();
-    let parts: Vec<&str> = [family.as_ref(), given.as_ref()]
-        .into_iter()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(" "))
+/// One XPN repetition: family name XPN.1 (its surname, FN.1, when subcomponents are
+/// used), given name XPN.2, name type XPN.7 (table 0200), representation XPN.8 (table
+/// 4000/0465: `I` kanji, `P` kana, `A` alphabetic), escapes resolved.
+fn person_name(xpn: &Value<'_>, issues: &mut Vec<Issue>) -> Option<PersonName> {
+    let part = |value: Value<'_>, issues: &mut Vec<Issue>| {
+        values::text(&value, issues)
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+    };
+    let family = part(xpn.component(1).subcomponent(1), issues);
+    let given = part(xpn.component(2), issues);
+    if family.is_none() && given.is_none() {
+        return None;
+    }
+    let representation_value = xpn.component(8);
+    let representation = representation_value.non_empty().and_then(|code| {
+        let known = NameRepresentation::from_hl7(code.trim());
+        if known.is_none() {
+            values::unknown_code(&representation_value, "4000", issues);
+        }
+        known
+    });
+    Some(PersonName {
+        family,
+        given,
+        representation,
+        name_type: xpn.component(7).non_empty().map(|t| t.trim().to_owned()),
+    })
 }
 
 /// Coverage links from the IN1 segments.

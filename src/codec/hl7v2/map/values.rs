@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use time::Date;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::codec::hl7v2::message::Value;
 use crate::domain::code_system::KnownSystem;
@@ -133,10 +134,22 @@ pub fn date(value: &Value<'_>, issues: &mut Vec<Issue>) -> Option<Date> {
     day
 }
 
-/// An NM value, keeping its literal precision.
+/// An NM value, keeping its literal precision. Full-width digits, sign and point
+/// (`６．８０`) are read as their ASCII forms and reported.
 pub fn decimal(value: &Value<'_>, issues: &mut Vec<Issue>) -> Option<Decimal> {
     let text = value.non_empty()?;
-    let parsed = Decimal::parse_lenient(&text).ok();
+    let mut parsed = Decimal::parse_lenient(&text).ok();
+    if parsed.is_none() && text.chars().any(|c| ('\u{ff01}'..='\u{ff5e}').contains(&c)) {
+        let narrow: String = text.nfkc().collect();
+        parsed = Decimal::parse_lenient(&narrow).ok();
+        if parsed.is_some() {
+            issues.push(Issue::warning(
+                ErrorCode::Hl7InvalidValue,
+                value.location().to_string(),
+                "number written with full-width characters; read as ASCII digits",
+            ));
+        }
+    }
     if parsed.is_none() {
         issues.push(Issue::error(
             ErrorCode::Hl7InvalidValue,
