@@ -82,6 +82,7 @@ pub fn start(
             .service(http::insurer::post_claims)
             .service(http::insurer::post_checkups)
             .service(http::insurer::lab_results)
+            .service(http::findings::findings)
             .split_for_parts();
         app.app_data(data.clone())
             .app_data(web::Data::new(http::openapi::finish(api)))

@@ -7,6 +7,7 @@ pub mod directory;
 pub mod directory_page;
 pub mod extract;
 pub mod fhir;
+pub mod findings;
 pub mod gate;
 pub mod health;
 pub mod hl7;

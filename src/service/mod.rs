@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod clients;
 pub mod consent;
+pub mod cursor;
 pub mod derived;
 pub mod directory;
 pub mod fhir;
@@ -22,6 +23,7 @@ pub mod medication_list;
 pub mod messages;
 pub mod notifications;
 pub mod person;
+pub mod program_findings;
 pub mod registration;
 pub mod report;
 pub mod ssmix2;

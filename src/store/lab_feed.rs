@@ -42,7 +42,7 @@ const PERMITTED: &str = "
 const WINDOW: &str = "WITH window_rows AS MATERIALIZED (
     SELECT * FROM lab_results WHERE feed_insurer = ? AND feed_seq > ? AND feed_seq <= ?)";
 
-const ITEM_COLUMNS: &str = "l.feed_seq, l.pk, p.pk, p.member_key, p.insurer, p.birth_date, p.sex, l.codes, l.name,
+pub(super) const ITEM_COLUMNS: &str = "l.feed_seq, l.pk, p.pk, p.member_key, p.insurer, p.birth_date, p.sex, l.codes, l.name,
     l.value_kind, l.value_num, l.value_text, l.value_code, l.value_system, l.comparator, l.unit, l.unit_code,
     l.ref_low, l.ref_high, l.ref_text, l.flag, l.status, l.effective, l.performer, l.facility, l.category";
 
@@ -50,7 +50,7 @@ fn decimal(s: Option<&str>) -> Option<Decimal> {
     s.and_then(|v| Decimal::parse(v).ok())
 }
 
-fn item(r: &super::sql::Row<'_>) -> Result<LabFeedItem, StoreError> {
+pub(super) fn item(r: &super::sql::Row<'_>) -> Result<LabFeedItem, StoreError> {
     let person = PersonRow {
         pk: r.i64(2)?,
         member_key: r.string(3)?,

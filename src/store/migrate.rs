@@ -67,6 +67,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "surveys",
         include_str!("../../migrations/sqlite/0012_surveys.sql"),
     ),
+    (
+        13,
+        "program_findings",
+        include_str!("../../migrations/sqlite/0013_program_findings.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -129,6 +134,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         12,
         "surveys",
         include_str!("../../migrations/postgres/0012_surveys.sql"),
+    ),
+    (
+        13,
+        "program_findings",
+        include_str!("../../migrations/postgres/0013_program_findings.sql"),
     ),
 ];
 

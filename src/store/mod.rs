@@ -22,6 +22,7 @@ pub mod messages;
 mod migrate;
 pub mod persons;
 mod postgres_backend;
+pub mod program;
 pub mod records;
 pub mod registrations;
 pub mod resources;

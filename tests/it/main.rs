@@ -10,6 +10,7 @@ mod demo;
 mod directory_page;
 mod docs;
 mod fhir_api;
+mod findings;
 mod hl7_intake;
 mod hl7v2_codec;
 mod inquiries;

@@ -15,6 +15,7 @@ pub mod lab_units;
 pub mod medication_list;
 pub mod outcome;
 pub mod path;
+pub mod program_findings;
 pub mod registry;
 pub mod render;
 pub mod resource_type;
