@@ -80,6 +80,12 @@ pub struct DeliveryCounts {
     pub dead: i64,
 }
 
+/// The subscription's client is still live (not revoked, not expired): a revoked client
+/// receives nothing more; its queued notifications wait (they are delivered if the client
+/// is ever restored, never silently dropped). One `?`: now.
+const LIVE_CLIENT: &str = "NOT EXISTS (SELECT 1 FROM clients c WHERE c.id = s.client_id
+    AND (c.revoked_at IS NOT NULL OR (c.expires_at IS NOT NULL AND c.expires_at <= ?)))";
+
 const COLUMNS: &str = "id, client_id, recipient_kind, recipient, topic, endpoint, content, headers,
     secret, status, reason, end_at, events_since_start, last_error, created_at, updated_at";
 
@@ -227,12 +233,14 @@ impl Tx<'_> {
         Ok(self
             .conn()
             .query_opt(
-                "SELECT 1 FROM subscriptions s
-                 WHERE s.status = 'active' AND s.lease_until < ?
-                   AND EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id
-                               AND d.status = 'pending' AND d.next_attempt_at <= ?)
-                 LIMIT 1",
-                args![now, now],
+                &format!(
+                    "SELECT 1 FROM subscriptions s
+                     WHERE s.status = 'active' AND s.lease_until < ? AND {LIVE_CLIENT}
+                       AND EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id
+                                   AND d.status = 'pending' AND d.next_attempt_at <= ?)
+                     LIMIT 1"
+                ),
+                args![now, now, now],
                 |_| Ok(()),
             )?
             .is_some())
@@ -246,18 +254,20 @@ impl Tx<'_> {
         lease_millis: i64,
     ) -> Result<Option<SubscriptionRow>, StoreError> {
         let now = self.now();
-        let candidate = "SELECT s.id FROM subscriptions s
-             WHERE s.status = 'active' AND s.lease_until < ?
+        let candidate = format!(
+            "SELECT s.id FROM subscriptions s
+             WHERE s.status = 'active' AND s.lease_until < ? AND {LIVE_CLIENT}
                AND EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id
                            AND d.status = 'pending' AND d.next_attempt_at <= ?)
-             ORDER BY s.lease_until, s.id LIMIT 1";
+             ORDER BY s.lease_until, s.id LIMIT 1"
+        );
         let locked = match self.dialect() {
             Dialect::Postgres => format!("{candidate} FOR UPDATE OF s SKIP LOCKED"),
-            Dialect::Sqlite => candidate.to_owned(),
+            Dialect::Sqlite => candidate,
         };
         let Some(id) = self
             .conn()
-            .query_opt(&locked, args![now, now], |r| r.i64(0))?
+            .query_opt(&locked, args![now, now, now], |r| r.i64(0))?
         else {
             return Ok(None);
         };

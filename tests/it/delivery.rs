@@ -403,6 +403,34 @@ async fn notifications_are_signed_ordered_and_complete(db: TestDb) {
         sub["channel"].get("extension").is_none(),
         "the secret is shown once"
     );
+    // A revoked client receives nothing more; its notification waits in the queue.
+    let client_id = s.insurer.split('_').nth(1).unwrap();
+    let resp = s
+        .app
+        .http
+        .delete(s.app.url(&format!("/admin/clients/{client_id}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    s.register(4).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(s.receiver.delivered(), [1, 2, 3]);
+    let (code, bundle) = s
+        .app
+        .get_json(
+            ADMIN_TOKEN,
+            &format!("/fhir/Subscription/{}/$status", s.subscription),
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert!(
+        bundle
+            .to_string()
+            .contains("deliveries-pending\",\"valueInteger\":1"),
+        "one pending: {bundle}"
+    );
 }
 
 async fn a_failing_or_slow_receiver_gets_retries_in_order(db: TestDb) {
