@@ -290,6 +290,15 @@ async fn scene(db: TestDb) -> Scene {
 }
 
 impl Scene {
+    /// Waits until nothing is pending (the worker recorded every answer).
+    async fn wait_until_settled(&self) {
+        let start = Instant::now();
+        while self.status().await.2 > 0 {
+            assert!(start.elapsed() < Duration::from_secs(10), "still pending");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn register(&self, n: u32) {
         register(&self.app.http, &self.app.base, &self.doctor, n).await;
     }
@@ -384,6 +393,7 @@ async fn notifications_are_signed_ordered_and_complete(db: TestDb) {
             "EpisodeOfCare"
         );
     }
+    s.wait_until_settled().await;
     let (status, events, pending, dead) = s.status().await;
     assert_eq!(
         (status.as_str(), events, pending, dead),
@@ -458,6 +468,7 @@ async fn a_failing_or_slow_receiver_gets_retries_in_order(db: TestDb) {
             m
         });
     assert!(keys.values().all(|k| k.len() == 1), "{keys:?}");
+    s.wait_until_settled().await;
     let (status, _, pending, dead) = s.status().await;
     assert_eq!((status.as_str(), pending, dead), ("active", 0, 0));
 }
@@ -522,6 +533,8 @@ async fn a_receiver_down_dead_letters_then_redelivery_loses_nothing(db: TestDb) 
     assert_eq!(resp.status(), 200);
     s.receiver.wait_for(3, Duration::from_secs(20)).await;
     assert_eq!(s.receiver.delivered(), [1, 2, 3], "in order, none lost");
+    // The worker records the last answer just after the receiver gave it.
+    s.wait_until_settled().await;
     let (status, events, pending, dead) = s.status().await;
     assert_eq!(
         (status.as_str(), events, pending, dead),

@@ -209,7 +209,13 @@ impl TestApp {
         Self {
             worker,
             base: format!("{scheme}://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
+            // Idle connections are dropped well before the server's keep-alive (5 s)
+            // closes them: reusing one the server is closing fails the request
+            // (`IncompleteMessage`), which a loaded machine makes likely.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
+                .build()
+                .expect("test HTTP client"),
             state,
             handle,
             _db: db,
