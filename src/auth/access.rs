@@ -154,6 +154,14 @@ pub fn works_at(caller: &Caller, organization: &str) -> bool {
             .is_some_and(|f| f.as_str() == organization)
 }
 
+/// The insurer a client is bound to (insurer endpoints need one).
+pub fn bound_insurer(caller: &Caller) -> Result<&crate::domain::InsurerNumber, Problem> {
+    caller
+        .insurer
+        .as_ref()
+        .ok_or_else(|| forbidden("the client is not bound to an insurer"))
+}
+
 /// Is the caller the person `member` names?
 pub fn is_person(caller: &Caller, member: &MemberId) -> bool {
     caller.role == Role::Person && caller.member.as_ref() == Some(member)

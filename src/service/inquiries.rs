@@ -31,16 +31,6 @@ fn not_found() -> Problem {
     Problem::new(ErrorCode::ResourceNotFound, "Task", "no such resource")
 }
 
-fn insurer_of(caller: &Caller) -> Result<&InsurerNumber, Problem> {
-    caller.insurer.as_ref().ok_or_else(|| {
-        Problem::new(
-            ErrorCode::Forbidden,
-            "",
-            "the client is not bound to an insurer",
-        )
-    })
-}
-
 /// In which capacity the caller acts on an inquiry (`None`: not a party; it stays hidden).
 fn actor(caller: &Caller, row: &InquiryRow) -> Option<InquiryActor> {
     match caller.role {
@@ -139,7 +129,7 @@ pub async fn create(
     body: &[u8],
     base: &str,
 ) -> Result<FhirResponse, Problem> {
-    let insurer = insurer_of(&ctx.caller)?.clone();
+    let insurer = crate::auth::access::bound_insurer(&ctx.caller)?.clone();
     let value = crate::codec::fhir::json::parse(body)?;
     let new = task::read_new(&value)?;
     if new.member.insurer() != &insurer {
@@ -525,7 +515,13 @@ pub async fn search(
                 )
             })?);
         }
-        _ => filter.insurer = Some(insurer_of(&ctx.caller)?.as_str().to_owned()),
+        _ => {
+            filter.insurer = Some(
+                crate::auth::access::bound_insurer(&ctx.caller)?
+                    .as_str()
+                    .to_owned(),
+            )
+        }
     }
     let count = filter.limit;
     params.push(("_count".into(), count.to_string()));

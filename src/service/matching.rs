@@ -295,17 +295,7 @@ fn institutions_of_region(
 
 /// `GET /insurer/needs`: the insurer's needs with their hands, newest first.
 pub async fn of_insurer(app: &AppState, ctx: &Ctx) -> Result<Vec<NeedView>, Problem> {
-    let insurer = ctx
-        .caller
-        .insurer
-        .as_ref()
-        .ok_or_else(|| {
-            Problem::new(
-                ErrorCode::Forbidden,
-                "",
-                "the client is not bound to an insurer",
-            )
-        })?
+    let insurer = crate::auth::access::bound_insurer(&ctx.caller)?
         .as_str()
         .to_owned();
     let ctx2 = ctx.clone();

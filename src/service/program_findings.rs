@@ -316,17 +316,7 @@ pub async fn list(
     request: FindingsRequest,
 ) -> Result<FindingsPage, Problem> {
     crate::auth::access::require_role(&ctx.caller, crate::auth::access::INSURERS)?;
-    let insurer = ctx
-        .caller
-        .insurer
-        .as_ref()
-        .ok_or_else(|| {
-            Problem::new(
-                ErrorCode::Forbidden,
-                "",
-                "the client is not bound to an insurer",
-            )
-        })?
+    let insurer = crate::auth::access::bound_insurer(&ctx.caller)?
         .as_str()
         .to_owned();
     if !(1..=MAX_MEMBERS).contains(&request.limit) {
