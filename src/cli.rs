@@ -1,4 +1,5 @@
-//! The command line: `kakari serve | demo | migrate | client … | convert … | audit verify`.
+//! The command line: `kakari serve | demo | migrate | client … | convert … | audit verify |
+//! delivery dead | delivery redeliver`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,29 @@ pub enum Command {
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Subscription deliveries: list dead letters, queue them again.
+    #[command(subcommand)]
+    Delivery(DeliveryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeliveryCommand {
+    /// List dead-lettered notifications (subscription, event number, attempts, last error).
+    Dead {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Queue a subscription's dead-lettered notifications again (or one event, also one
+    /// already delivered) and reactivate the subscription; a running gateway delivers them.
+    Redeliver {
+        /// The subscription id.
+        #[arg(long)]
+        subscription: i64,
+        /// Only this event number.
+        #[arg(long)]
+        event: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,7 +193,72 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Client(command) => actix_web::rt::System::new().block_on(client(config, command)),
         Command::Convert(args) => crate::convert::run(&args),
         Command::Audit(AuditCommand::Verify) => verify_audit(&config),
+        Command::Delivery(command) => delivery(&config, command),
     }
+}
+
+/// `kakari delivery …`.
+fn delivery(config: &Config, command: DeliveryCommand) -> ExitCode {
+    let store = match open_store(config) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let code = match command {
+        DeliveryCommand::Dead { limit } => {
+            match store.read_blocking(move |tx| tx.dead_deliveries(limit.clamp(1, 100_000))) {
+                Ok(rows) => {
+                    println!("subscription\tevent\tattempts\tlast error");
+                    for d in &rows {
+                        println!(
+                            "{}\t{}\t{}\t{}",
+                            d.subscription_id,
+                            d.event_number,
+                            d.attempts,
+                            d.last_error.as_deref().unwrap_or("")
+                        );
+                    }
+                    println!("{} dead-lettered", rows.len());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        DeliveryCommand::Redeliver {
+            subscription,
+            event,
+        } => {
+            let result = store.write_blocking(move |tx| {
+                let row = tx.subscription(subscription)?.ok_or_else(|| {
+                    crate::error::Problem::new(
+                        crate::error::ErrorCode::ResourceNotFound,
+                        "--subscription",
+                        "no such subscription",
+                    )
+                })?;
+                let n = crate::service::subscriptions::redeliver_in(tx, &row, event)?;
+                let mut audit = crate::store::audit::AuditEntry {
+                    action: "subscription.redeliver".into(),
+                    outcome: "success".into(),
+                    role: Some("operator".into()),
+                    ..crate::store::audit::AuditEntry::default()
+                };
+                audit.resource_type = Some("Subscription".into());
+                audit.resource_id = Some(row.id.to_string());
+                audit.detail = Some(format!("queued={n} by=cli"));
+                tx.append_audit(&[audit])?;
+                Ok::<_, crate::error::Problem>(n)
+            });
+            match result {
+                Ok(n) => {
+                    println!("{n} notification(s) queued again for subscription {subscription}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+    };
+    store.shutdown();
+    code
 }
 
 /// Exit status of `kakari audit verify` when the chain is broken.

@@ -102,9 +102,45 @@ pub struct Config {
     pub registration_first: RegistrationFirst,
     /// Days a pending registration waits for the person before it lapses.
     pub registration_pending_days: u32,
+    /// Run the delivery worker (subscription notifications) in this instance.
+    pub delivery_enabled: bool,
+    /// Also deliver over plain http and to loopback addresses (tests, local development;
+    /// `KAKARI_DELIVERY_ALLOW_LOOPBACK=1`). Private and link-local stay refused.
+    #[serde(deserialize_with = "flag")]
+    pub delivery_allow_loopback: bool,
+    /// Attempts per notification before it is dead-lettered and the subscription is set
+    /// to `error`.
+    pub delivery_max_attempts: u32,
+    /// Wait after the first failed attempt; doubled per further attempt up to the cap.
+    pub delivery_backoff_millis: u64,
+    pub delivery_backoff_cap_millis: u64,
+    /// Time a receiver has to answer one notification.
+    pub delivery_timeout_millis: u64,
+    /// How often an idle worker looks for due notifications.
+    pub delivery_poll_millis: u64,
     /// The medication list's window and tolerances (`[medication_list]` in the file;
     /// `KAKARI_MEDICATION_LIST__LOOK_BACK_DAYS=60` in the environment).
     pub medication_list: ListSettings,
+}
+
+/// A boolean that also reads `1`/`0` (as environment variables are usually written).
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Int(i64),
+        Text(String),
+    }
+    match Flag::deserialize(d)? {
+        Flag::Bool(b) => Ok(b),
+        Flag::Int(i) => Ok(i != 0),
+        Flag::Text(t) => match t.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" | "" => Ok(false),
+            _ => Err(serde::de::Error::custom("expected 1, 0, true or false")),
+        },
+    }
 }
 
 impl Default for Config {
@@ -137,6 +173,13 @@ impl Default for Config {
             registration_confirmation: RegistrationConfirmation::PersonOrEvidence,
             registration_first: RegistrationFirst::Immediate,
             registration_pending_days: 30,
+            delivery_enabled: true,
+            delivery_allow_loopback: false,
+            delivery_max_attempts: 8,
+            delivery_backoff_millis: 1_000,
+            delivery_backoff_cap_millis: 3_600_000,
+            delivery_timeout_millis: 10_000,
+            delivery_poll_millis: 500,
             medication_list: ListSettings::default(),
         }
     }
@@ -209,6 +252,16 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes must be at least 1024".into()));
+        }
+        if self.delivery_max_attempts == 0 {
+            return Err(ConfigError(
+                "delivery_max_attempts must be at least 1".into(),
+            ));
+        }
+        if self.delivery_timeout_millis == 0 || self.delivery_poll_millis == 0 {
+            return Err(ConfigError(
+                "delivery_timeout_millis and delivery_poll_millis must be at least 1".into(),
+            ));
         }
         if self.medication_list.look_back_days == 0 {
             return Err(ConfigError(

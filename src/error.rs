@@ -148,6 +148,20 @@ catalogue! {
     RegistrationNotPending = ("registration.not_pending", 409, "the registration is not waiting for the person's decision"),
     ConsentInsurerGrant = ("consent.insurer_grant", 403, "an insurer records a consent withdrawal it received, never a grant"),
     ConsentEvidenceRequired = ("consent.evidence_required", 422, "the institution records a consent decision with the person's signed document"),
+    // Insurer–doctor collaboration: inquiries, subscriptions and delivery, push-type
+    // matching, satisfaction surveys, program findings (docs/collaboration.md).
+    InquiryNoRegisteredDoctor = ("inquiry.no_registered_doctor", 422, "the member has no active registration: no registered doctor to route the inquiry to"),
+    InquiryCode = ("inquiry.code", 422, "Task.code is not an inquiry type of urn:kakari:inquiry-type"),
+    InquiryTransition = ("inquiry.transition", 409, "this party may not move the inquiry from its current status to the one asked"),
+    InquiryAnswerRequired = ("inquiry.answer_required", 422, "completing an inquiry needs its answer in Task.output (and only completion carries one)"),
+    InquiryImmutable = ("inquiry.immutable_element", 422, "an element this party may not change differs from the stored inquiry"),
+    SubscriptionTopicUnknown = ("subscription.topic_unknown", 422, "Subscription.criteria is not a topic this server offers (see /fhir/metadata)"),
+    SubscriptionTopicForbidden = ("subscription.topic_forbidden", 403, "the client's role may not subscribe to this topic"),
+    SubscriptionChannel = ("subscription.channel", 422, "only rest-hook channels with application/fhir+json payloads are supported"),
+    SubscriptionContent = ("subscription.content", 422, "payload content not available for this topic"),
+    SubscriptionEndpoint = ("subscription.endpoint_refused", 422, "endpoint is not https or resolves to a loopback, private or link-local address"),
+    NeedNotOpen = ("need.not_open", 409, "the need is no longer open (accepted or withdrawn), or the hand can no longer be accepted"),
+    SurveyNotRegistered = ("survey.not_registered", 422, "a member rates an institution they are or were registered with"),
     // Intake of messages and files.
     IntakeKeyReused = ("intake.key_reused", 409, "the sender's id for this input was used before for other content"),
     // Archives (SS-MIX2 uploads).

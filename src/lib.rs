@@ -12,6 +12,7 @@ pub mod codec;
 pub mod config;
 pub mod consolidate;
 pub mod convert;
+pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod error;

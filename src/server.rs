@@ -27,6 +27,8 @@ pub enum ServeError {
     Schema(String),
     #[error("MLLP: {0}")]
     Mllp(String),
+    #[error(transparent)]
+    Delivery(#[from] crate::delivery::client::ClientError),
 }
 
 /// Builds the server on a bound listener (tests bind port 0 and read the address).
@@ -67,11 +69,20 @@ pub fn start(
             .service(http::registration::my_access)
             .service(http::registration::notifications)
             .service(http::registration::issue_person_client)
+            .service(http::matching::post_need)
+            .service(http::matching::insurer_needs)
+            .service(http::matching::withdraw_need)
+            .service(http::matching::vocabulary)
+            .service(http::matching::region_needs)
+            .service(http::matching::raise_hand)
+            .service(http::matching::my_needs)
+            .service(http::matching::accept)
             .service(http::hl7::post_hl7v2)
             .service(http::ssmix2::post_ssmix2)
             .service(http::insurer::post_claims)
             .service(http::insurer::post_checkups)
             .service(http::insurer::lab_results)
+            .service(http::findings::findings)
             .split_for_parts();
         app.app_data(data.clone())
             .app_data(web::Data::new(http::openapi::finish(api)))
@@ -147,7 +158,16 @@ pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
             .map_err(ServeError::Listen)?;
         tracing::info!(address = %bound, "MLLP listening");
     }
+    let delivery = if state.config.delivery_enabled {
+        Some(crate::delivery::worker::spawn(state.clone())?)
+    } else {
+        None
+    };
     let result = server.await.map_err(ServeError::Listen);
+    // Whatever the worker had not recorded is delivered again after a restart.
+    if let Some(worker) = delivery {
+        worker.abort();
+    }
     tracing::info!("HTTP server stopped; flushing queued writes");
     state.store.shutdown();
     result

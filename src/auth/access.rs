@@ -56,6 +56,28 @@ pub const NOTIFICATION_READERS: &[Role] = &[
     Role::Insurer,
     Role::Person,
 ];
+/// Who asks inquiries (照会, FHIR Task): insurers.
+pub const INQUIRY_ASKERS: &[Role] = &[Role::Insurer];
+/// Who may be a party to an inquiry: the insurer that asks, the registered doctor it is
+/// routed to (further limited per inquiry by `service::inquiries`).
+pub const INQUIRY_PARTIES: &[Role] = &[Role::Insurer, Role::Doctor];
+/// Who may subscribe to their own events (FHIR Subscription).
+pub const SUBSCRIBERS: &[Role] = NOTIFICATION_READERS;
+/// Who may see a subscription's status and redeliver its dead letters: its owner, and
+/// administrators.
+pub const SUBSCRIPTION_MANAGERS: &[Role] = &[
+    Role::Emr,
+    Role::Pharmacy,
+    Role::Doctor,
+    Role::Insurer,
+    Role::Person,
+    Role::Admin,
+];
+/// Who sees the open needs of their region and raises hands (push-type matching): the
+/// EMR and doctors of a certified institution.
+pub const NEED_RESPONDERS: &[Role] = &[Role::Emr, Role::Doctor];
+/// Who submits members' satisfaction answers: the member's insurer, the person.
+pub const SURVEY_RESPONDENTS: &[Role] = &[Role::Insurer, Role::Person];
 /// Who may send HL7 v2 messages and SS-MIX2 archives.
 pub const MESSAGE_SENDERS: &[Role] = &[Role::Emr, Role::Pharmacy];
 /// Who may post claims and checkups and pull lab values.
@@ -130,6 +152,14 @@ pub fn works_at(caller: &Caller, organization: &str) -> bool {
             .facility
             .as_ref()
             .is_some_and(|f| f.as_str() == organization)
+}
+
+/// The insurer a client is bound to (insurer endpoints need one).
+pub fn bound_insurer(caller: &Caller) -> Result<&crate::domain::InsurerNumber, Problem> {
+    caller
+        .insurer
+        .as_ref()
+        .ok_or_else(|| forbidden("the client is not bound to an insurer"))
 }
 
 /// Is the caller the person `member` names?

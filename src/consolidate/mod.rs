@@ -21,6 +21,7 @@ mod findings;
 mod identity;
 mod merge;
 pub mod period;
+pub mod program;
 pub mod settings;
 
 use std::collections::HashMap;

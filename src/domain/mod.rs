@@ -12,7 +12,9 @@ pub mod datetime;
 pub mod decimal;
 pub mod directory;
 pub mod identifiers;
+pub mod inquiry;
 pub mod lab;
+pub mod matching;
 pub mod medication;
 pub mod medication_list;
 pub mod member_id;
@@ -20,6 +22,8 @@ pub mod person;
 pub mod provenance;
 pub mod record;
 pub mod registration;
+pub mod subscription;
+pub mod survey;
 
 pub use clinical::{Allergy, Condition};
 pub use code_system::Coding;

@@ -38,6 +38,8 @@ struct Card {
     registered: String,
     certified_on: Option<String>,
     functions: Vec<FunctionBadge>,
+    /// 満足度: the overall mean and the responses, or why it is not shown.
+    satisfaction: String,
 }
 
 #[derive(Template)]
@@ -82,7 +84,19 @@ fn card(o: OrganizationView) -> Card {
     } else {
         format!("{}人", o.registered_persons)
     };
+    let satisfaction = match &o.satisfaction {
+        Some(s) if !s.items.is_empty() => {
+            let overall = s
+                .items
+                .iter()
+                .find(|i| i.item == "overall")
+                .map_or("", |i| i.mean.as_str());
+            format!("{overall} / 5（回答 {} 件）", s.responses)
+        }
+        _ => "回答が10件未満のため非表示".to_owned(),
+    };
     Card {
+        satisfaction,
         certified_on: o.certified_at.and_then(japan_date),
         functions: o
             .functions

@@ -102,6 +102,20 @@ roles! {
     PersonClientIssuers => access::PERSON_CLIENT_ISSUERS,
     /// Who reads notifications.
     NotificationReaders => access::NOTIFICATION_READERS,
+    /// Who asks inquiries (insurers).
+    InquiryAskers => access::INQUIRY_ASKERS,
+    /// The parties of inquiries (insurers, doctors).
+    InquiryParties => access::INQUIRY_PARTIES,
+    /// Who subscribes to their own events.
+    Subscribers => access::SUBSCRIBERS,
+    /// Subscription owners and administrators.
+    SubscriptionManagers => access::SUBSCRIPTION_MANAGERS,
+    /// Insurers.
+    Insurers => access::INSURERS,
+    /// The EMR and doctors of certified institutions (push-type matching).
+    NeedResponders => access::NEED_RESPONDERS,
+    /// Who submits satisfaction answers (insurers, persons).
+    SurveyRespondents => access::SURVEY_RESPONDENTS,
 }
 
 /// An authenticated caller of one of `R`'s roles. Put it before the body extractor: a

@@ -17,6 +17,8 @@ use crate::service::medication_list::{self, Whose};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/fhir")
+            // Inquiries and subscriptions first: their own handlers and roles.
+            .configure(super::collaboration::fhir_routes)
             .service(
                 web::resource(["", "/"])
                     .route(web::post().to(post_bundle))
@@ -94,7 +96,21 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 }
 
 /// Refuses an `Accept` that rules out JSON.
-fn check_accept(req: &HttpRequest) -> Result<(), HttpProblem> {
+/// The version an `If-Match` header names, if any.
+pub(super) fn if_match(req: &HttpRequest) -> Result<Option<i64>, HttpProblem> {
+    match header(req, "If-Match") {
+        Some(raw) => Ok(Some(parse_etag(raw).ok_or_else(|| {
+            HttpProblem::fhir(Problem::new(
+                ErrorCode::InvalidParameter,
+                "If-Match",
+                "expected W/\"<version>\"",
+            ))
+        })?)),
+        None => Ok(None),
+    }
+}
+
+pub(super) fn check_accept(req: &HttpRequest) -> Result<(), HttpProblem> {
     match header(req, "Accept") {
         None => Ok(()),
         Some(a)
@@ -113,12 +129,12 @@ fn check_accept(req: &HttpRequest) -> Result<(), HttpProblem> {
     }
 }
 
-fn base(app: &AppState, req: &HttpRequest) -> String {
+pub(super) fn base(app: &AppState, req: &HttpRequest) -> String {
     base_url(req, app.config.public_base_url.as_deref(), "/fhir")
 }
 
 /// Query pairs in order, repeats kept (`date=ge2020&date=lt2021`).
-fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+pub(super) fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(&s.replace('+', " "))
             .decode_utf8_lossy()
@@ -177,16 +193,7 @@ async fn update(
     check_accept(&req)?;
     let (type_name, id) = path.into_inner();
     let rtype = writable_type(&type_name)?;
-    let if_match = match header(&req, "If-Match") {
-        Some(raw) => Some(parse_etag(raw).ok_or_else(|| {
-            HttpProblem::fhir(Problem::new(
-                ErrorCode::InvalidParameter,
-                "If-Match",
-                "expected W/\"<version>\"",
-            ))
-        })?),
-        None => None,
-    };
+    let if_match = if_match(&req)?;
     let prefer = ReturnPreference::from_prefer(header(&req, "Prefer"));
     let resp = rest::update(
         &app,

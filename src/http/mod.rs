@@ -2,15 +2,18 @@
 //! authentication and limits gate), error bodies. Handlers are thin: extract, call one service function, respond.
 
 pub mod admin;
+pub mod collaboration;
 pub mod directory;
 pub mod directory_page;
 pub mod extract;
 pub mod fhir;
+pub mod findings;
 pub mod gate;
 pub mod health;
 pub mod hl7;
 pub mod insurer;
 pub mod masters;
+pub mod matching;
 pub mod medication_page;
 pub mod middleware;
 pub mod openapi;

@@ -15,6 +15,7 @@ pub mod drug_master;
 pub mod finding_rules;
 pub mod local_drugs;
 pub mod master_files;
+pub mod program_rules;
 pub mod thresholds;
 pub mod unit_conversions;
 

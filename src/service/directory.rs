@@ -59,6 +59,8 @@ pub struct OrganizationView {
     pub functions: Vec<FunctionView>,
     /// Persons registered here now: a number, or `<10`.
     pub registered_persons: String,
+    /// Members' satisfaction (means from 10 responses on; `service::surveys`).
+    pub satisfaction: Option<crate::service::surveys::SatisfactionView>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
@@ -122,6 +124,7 @@ pub fn view(row: OrganizationRow, registered: i64) -> OrganizationView {
         certified: row.certified,
         certified_at: row.certified_at,
         registered_persons: masked_count(registered),
+        satisfaction: None,
     }
 }
 
@@ -367,10 +370,15 @@ pub async fn search(app: &AppState, search: DirectorySearch) -> Result<Directory
             let (rows, total) = tx.search_organizations(&query)?;
             let codes: Vec<String> = rows.iter().map(|r| r.code.clone()).collect();
             let counts = tx.registered_counts(&codes)?;
+            let satisfaction = crate::service::surveys::satisfaction_of(tx, &codes)?;
             let organizations = rows
                 .into_iter()
                 .zip(counts)
-                .map(|(row, (_, n))| view(row, n))
+                .zip(satisfaction)
+                .map(|((row, (_, n)), s)| OrganizationView {
+                    satisfaction: Some(s),
+                    ..view(row, n)
+                })
                 .collect();
             Ok::<_, Problem>(DirectoryPage {
                 total,

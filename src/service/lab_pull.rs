@@ -9,8 +9,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use actix_web::web::Bytes;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -73,23 +71,11 @@ pub const DEFAULT_LIMIT: i64 = 1000;
 
 /// The opaque cursor of a feed position.
 pub fn encode_cursor(seq: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("kakari-lab-v1:{seq}"))
+    super::cursor::encode("kakari-lab-v1", seq)
 }
 
 pub fn decode_cursor(cursor: &str) -> Result<i64, Problem> {
-    let bad = || {
-        Problem::new(
-            ErrorCode::InvalidParameter,
-            "since",
-            "not a cursor kakari issued",
-        )
-    };
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    text.strip_prefix("kakari-lab-v1:")
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n >= 0)
-        .ok_or_else(bad)
+    super::cursor::decode("kakari-lab-v1", cursor, "since")
 }
 
 fn insurer_of(ctx: &Ctx) -> Result<InsurerNumber, Problem> {

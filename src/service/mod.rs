@@ -7,22 +7,28 @@
 pub mod audit;
 pub mod clients;
 pub mod consent;
+pub mod cursor;
 pub mod derived;
 pub mod directory;
 pub mod fhir;
 pub mod health;
 pub mod hl7;
+pub mod inquiries;
 pub mod insurer;
 pub mod intake;
 pub mod lab_pull;
 pub mod masters;
+pub mod matching;
 pub mod medication_list;
 pub mod messages;
 pub mod notifications;
 pub mod person;
+pub mod program_findings;
 pub mod registration;
 pub mod report;
 pub mod ssmix2;
+pub mod subscriptions;
+pub mod surveys;
 
 use sha2::{Digest, Sha256};
 

@@ -63,13 +63,17 @@ pub fn tell(
             p.to_string()
         }
     };
+    // The parties may read the registration itself (`GET /fhir/EpisodeOfCare/{id}`).
+    let focus = format!("EpisodeOfCare/{}", r.id);
     for organization in &audience.organizations {
+        let own = *organization == r.organization;
         tx.insert_event(&NewEvent {
             topic,
             recipient: Recipient::Organization(organization),
             person_pk: Some(r.person_pk),
-            registration_id: (*organization == r.organization).then_some(r.id),
+            registration_id: own.then_some(r.id),
             payload: &for_organization(organization),
+            focus: own.then_some(focus.as_str()),
         })?;
     }
     if audience.insurer {
@@ -79,6 +83,7 @@ pub fn tell(
             person_pk: Some(r.person_pk),
             registration_id: Some(r.id),
             payload: &full,
+            focus: Some(&focus),
         })?;
     }
     if audience.person {
@@ -88,6 +93,7 @@ pub fn tell(
             person_pk: Some(r.person_pk),
             registration_id: Some(r.id),
             payload: &full,
+            focus: Some(&focus),
         })?;
     }
     Ok(())
@@ -135,13 +141,21 @@ pub struct NotificationPage {
     pub next_since: i64,
 }
 
-/// The recipients a caller reads for (`member_key`: the person's normalised member id).
-fn recipients<'a>(caller: &'a Caller, member_key: Option<&'a str>) -> Vec<Recipient<'a>> {
+/// The recipients a caller reads for (`member_key`: the person's normalised member id): its
+/// institution's events, and a doctor's own (inquiries routed to them).
+pub fn recipients<'a>(caller: &'a Caller, member_key: Option<&'a str>) -> Vec<Recipient<'a>> {
     match caller.role {
         Role::Emr | Role::Doctor | Role::Pharmacy => caller
             .facility
             .iter()
             .map(|f| Recipient::Organization(f.as_str()))
+            .chain(
+                caller
+                    .practitioner
+                    .iter()
+                    .filter(|_| caller.role == Role::Doctor)
+                    .map(|p| Recipient::Practitioner(p.as_str())),
+            )
             .collect(),
         Role::Insurer => caller
             .insurer

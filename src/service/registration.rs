@@ -283,6 +283,8 @@ fn take_effect(
             evidence_document: evidence,
         })?;
     }
+    // Open inquiries about the person follow them to the new registered doctor.
+    crate::service::inquiries::follow_registration(tx, ctx, r.person_pk, Some(r))?;
     let mut organizations = vec![r.organization.as_str()];
     if let Some(p) = &previous
         && p.organization != r.organization
@@ -543,6 +545,10 @@ pub async fn end(app: &AppState, ctx: &Ctx, id: i64) -> Result<RegistrationView,
             if !changed {
                 return Err(not_found());
             }
+            if row.status == Status::Active {
+                // No successor: open inquiries wait on hold for the next registered doctor.
+                crate::service::inquiries::follow_registration(tx, &ctx2, row.person_pk, None)?;
+            }
             let row = tx.registration(id)?.ok_or_else(not_found)?;
             tell(
                 tx,
@@ -665,6 +671,38 @@ pub async fn refuse(app: &AppState, ctx: &Ctx, id: i64) -> Result<RegistrationVi
     decide(app, ctx, id, Decision::Refuse).await
 }
 
+/// Makes the person's pending registration `id` take effect on their decision (basis
+/// `person`), in the caller's transaction (which holds `lock_person` and checked that the
+/// caller is the person and the registration pending): ends the previous one, records the
+/// consent (the person's, or the one the proposal asked for) and tells the parties. The
+/// one code path of a person's confirmation: `POST /me/registrations/{id}/confirm`, and a
+/// member accepting an institution's raised hand (`service::matching`).
+pub(crate) fn confirm_in(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx,
+    id: i64,
+    consent: Option<bool>,
+) -> Result<RegistrationRow, Problem> {
+    let by = ctx.caller.client_id;
+    let pending = tx
+        .registration(id)?
+        .ok_or_else(|| Problem::bare(ErrorCode::Internal))?;
+    let previous = tx.end_active_registration(pending.person_pk, by, "replaced")?;
+    tx.activate_registration(id, ActivationBasis::Person, by)?;
+    let row = tx
+        .registration(id)?
+        .ok_or_else(|| Problem::bare(ErrorCode::Internal))?;
+    let consent = consent.or(row.requested_consent);
+    take_effect(
+        tx,
+        ctx,
+        &row,
+        previous,
+        consent.map(|c| (c, ConsentBasis::Person, None)),
+    )?;
+    Ok(row)
+}
+
 enum Decision {
     Confirm(Option<bool>),
     Refuse,
@@ -705,17 +743,7 @@ async fn decide(
             let by = ctx2.caller.client_id;
             let action = match decision {
                 Decision::Confirm(consent) => {
-                    let previous = tx.end_active_registration(row.person_pk, by, "replaced")?;
-                    tx.activate_registration(id, ActivationBasis::Person, by)?;
-                    let row = tx.registration(id)?.ok_or_else(not_found)?;
-                    let consent = consent.or(row.requested_consent);
-                    take_effect(
-                        tx,
-                        &ctx2,
-                        &row,
-                        previous,
-                        consent.map(|c| (c, ConsentBasis::Person, None)),
-                    )?;
+                    confirm_in(tx, &ctx2, id, consent)?;
                     "registration.confirm"
                 }
                 Decision::Refuse => {

@@ -1,5 +1,5 @@
 //! Institutions' own resource ids: which served id an institution's id stands for, when
-//! another institution held that id first (migration 0013). Most institutions have none.
+//! another institution held that id first (migration 0014). Most institutions have none.
 
 use super::{StoreError, Tx};
 use crate::args;

@@ -1,6 +1,9 @@
 //! Events a party must be told about (a registration proposed, replaced, refused, ended;
-//! a consent changed), one row per recipient, written in the same transaction as the
-//! change. Parties read their own; subscriptions deliver the same rows.
+//! a consent changed; an inquiry routed or answered; new lab values …), one row per
+//! recipient, written in the same transaction as the change. Parties read their own;
+//! subscriptions deliver the same rows: inserting an event queues a delivery for every
+//! subscription of its recipient to its topic, in the same transaction
+//! (`subscriptions::queue_deliveries`), so an event committed is an event queued.
 
 use super::{StoreError, Tx};
 use crate::args;
@@ -14,14 +17,18 @@ pub enum Recipient<'a> {
     Insurer(&'a str),
     /// The person (their `person` clients), by normalised member id.
     Member(&'a str),
+    /// One doctor (their `doctor` clients), by practitioner id: what only they may see
+    /// (inquiries routed to them).
+    Practitioner(&'a str),
 }
 
 impl<'a> Recipient<'a> {
-    fn parts(self) -> (&'static str, &'a str) {
+    pub fn parts(self) -> (&'static str, &'a str) {
         match self {
             Recipient::Organization(code) => ("organization", code),
             Recipient::Insurer(number) => ("insurer", number),
             Recipient::Member(key) => ("member", key),
+            Recipient::Practitioner(id) => ("practitioner", id),
         }
     }
 }
@@ -35,6 +42,9 @@ pub struct NewEvent<'a> {
     pub registration_id: Option<i64>,
     /// JSON, for the recipient only.
     pub payload: &'a str,
+    /// What the event is about, as a FHIR reference the recipient may read
+    /// (`Task/12/_history/3`), if any.
+    pub focus: Option<&'a str>,
 }
 
 /// A stored event.
@@ -45,15 +55,27 @@ pub struct EventRow {
     pub topic: String,
     pub registration_id: Option<i64>,
     pub payload: String,
+    pub focus: Option<String>,
+}
+
+fn event_row(r: &super::sql::Row<'_>) -> Result<EventRow, StoreError> {
+    Ok(EventRow {
+        id: r.i64(0)?,
+        at: r.i64(1)?,
+        topic: r.string(2)?,
+        registration_id: r.opt_i64(3)?,
+        payload: r.string(4)?,
+        focus: r.opt_string(5)?,
+    })
 }
 
 impl Tx<'_> {
     pub fn insert_event(&mut self, e: &NewEvent<'_>) -> Result<i64, StoreError> {
         let now = self.now();
         let (kind, recipient) = e.recipient.parts();
-        self.conn().insert_returning(
-            "INSERT INTO events (at, topic, recipient_kind, recipient, person_pk, registration_id, payload)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        let id = self.conn().insert_returning(
+            "INSERT INTO events (at, topic, recipient_kind, recipient, person_pk, registration_id, payload, focus)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             args![
                 now,
                 e.topic,
@@ -61,8 +83,22 @@ impl Tx<'_> {
                 recipient,
                 e.person_pk,
                 e.registration_id,
-                e.payload
+                e.payload,
+                e.focus
             ],
+        )?;
+        if let Some(topic) = crate::domain::subscription::Topic::of_event(e.topic) {
+            self.queue_deliveries(id, e.recipient, topic)?;
+        }
+        Ok(id)
+    }
+
+    /// One event by id.
+    pub fn event(&mut self, id: i64) -> Result<Option<EventRow>, StoreError> {
+        self.conn().query_opt(
+            "SELECT id, at, topic, registration_id, payload, focus FROM events WHERE id = ?",
+            args![id],
+            event_row,
         )
     }
 
@@ -77,7 +113,7 @@ impl Tx<'_> {
             return Ok(Vec::new());
         }
         let mut sql = String::from(
-            "SELECT id, at, topic, registration_id, payload FROM events WHERE id > ? AND (",
+            "SELECT id, at, topic, registration_id, payload, focus FROM events WHERE id > ? AND (",
         );
         let mut params: Vec<super::sql::Param<'_>> = vec![after.into()];
         for (i, r) in recipients.iter().enumerate() {
@@ -91,14 +127,6 @@ impl Tx<'_> {
         }
         sql.push_str(") ORDER BY id LIMIT ?");
         params.push(limit.into());
-        self.conn().query(&sql, &params, |r| {
-            Ok(EventRow {
-                id: r.i64(0)?,
-                at: r.i64(1)?,
-                topic: r.string(2)?,
-                registration_id: r.opt_i64(3)?,
-                payload: r.string(4)?,
-            })
-        })
+        self.conn().query(&sql, &params, event_row)
     }
 }

@@ -42,7 +42,7 @@ const PERMITTED: &str = "
 const WINDOW: &str = "WITH window_rows AS MATERIALIZED (
     SELECT * FROM lab_results WHERE feed_insurer = ? AND feed_seq > ? AND feed_seq <= ?)";
 
-const ITEM_COLUMNS: &str = "l.feed_seq, l.pk, p.pk, p.member_key, p.insurer, p.birth_date, p.sex, l.codes, l.name,
+pub(super) const ITEM_COLUMNS: &str = "l.feed_seq, l.pk, p.pk, p.member_key, p.insurer, p.birth_date, p.sex, l.codes, l.name,
     l.value_kind, l.value_num, l.value_text, l.value_code, l.value_system, l.comparator, l.unit, l.unit_code,
     l.ref_low, l.ref_high, l.ref_text, l.flag, l.status, l.effective, l.performer, l.facility, l.category";
 
@@ -50,7 +50,7 @@ fn decimal(s: Option<&str>) -> Option<Decimal> {
     s.and_then(|v| Decimal::parse(v).ok())
 }
 
-fn item(r: &super::sql::Row<'_>) -> Result<LabFeedItem, StoreError> {
+pub(super) fn item(r: &super::sql::Row<'_>) -> Result<LabFeedItem, StoreError> {
     let person = PersonRow {
         pk: r.i64(2)?,
         member_key: r.string(3)?,
@@ -147,5 +147,45 @@ impl Tx<'_> {
             position = end;
         }
         Ok(page)
+    }
+
+    /// Tells each insurer that lab values of its registered, consenting members were fed
+    /// (`lab-result.new`, one event per member and unit of work; pulled with
+    /// `GET /insurer/lab-results`): called by the unit of work that numbered `pks`, in its
+    /// transaction, so a subscription learns of every value the pull will show.
+    pub(crate) fn tell_lab_results(&mut self, pks: &[i64]) -> Result<(), StoreError> {
+        let mut found: Vec<(String, i64, String, i64, i64)> = Vec::new();
+        for chunk in pks.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let params: Vec<super::sql::Param<'_>> = chunk.iter().map(|pk| (*pk).into()).collect();
+            found.extend(self.conn().query(
+                &format!(
+                    "SELECT p.insurer, p.pk, p.member_key, COUNT(*), MIN(l.feed_seq)
+                     FROM lab_results l
+                     JOIN persons p ON p.pk = COALESCE(l.person_pk,
+                        (SELECT pt.person_pk FROM patients pt WHERE pt.pk = l.patient_pk))
+                     WHERE l.pk IN ({marks}) AND l.feed_seq IS NOT NULL
+                       AND EXISTS (SELECT 1 FROM registrations r WHERE r.person_pk = p.pk AND r.status = 'active')
+                       AND (SELECT c.insurer_programs FROM consents c WHERE c.person_pk = p.pk
+                            ORDER BY c.id DESC LIMIT 1) = 1
+                     GROUP BY p.insurer, p.pk, p.member_key"
+                ),
+                &params,
+                |r| Ok((r.string(0)?, r.i64(1)?, r.string(2)?, r.i64(3)?, r.i64(4)?)),
+            )?);
+        }
+        for (insurer, person, member, count, first) in found {
+            let payload =
+                serde_json::json!({"member": member, "results": count, "first_seq": first});
+            self.insert_event(&super::events::NewEvent {
+                topic: "lab-result.new",
+                recipient: super::events::Recipient::Insurer(&insurer),
+                person_pk: Some(person),
+                registration_id: None,
+                payload: &payload.to_string(),
+                focus: None,
+            })?;
+        }
+        Ok(())
     }
 }

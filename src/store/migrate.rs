@@ -53,9 +53,29 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0009_records_as_fhir.sql"),
     ),
     (
+        10,
+        "collaboration",
+        include_str!("../../migrations/sqlite/0010_collaboration.sql"),
+    ),
+    (
+        11,
+        "matching",
+        include_str!("../../migrations/sqlite/0011_matching.sql"),
+    ),
+    (
+        12,
+        "surveys",
+        include_str!("../../migrations/sqlite/0012_surveys.sql"),
+    ),
+    (
         13,
+        "program_findings",
+        include_str!("../../migrations/sqlite/0013_program_findings.sql"),
+    ),
+    (
+        14,
         "resource_aliases",
-        include_str!("../../migrations/sqlite/0013_resource_aliases.sql"),
+        include_str!("../../migrations/sqlite/0014_resource_aliases.sql"),
     ),
 ];
 
@@ -106,9 +126,29 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0009_records_as_fhir.sql"),
     ),
     (
+        10,
+        "collaboration",
+        include_str!("../../migrations/postgres/0010_collaboration.sql"),
+    ),
+    (
+        11,
+        "matching",
+        include_str!("../../migrations/postgres/0011_matching.sql"),
+    ),
+    (
+        12,
+        "surveys",
+        include_str!("../../migrations/postgres/0012_surveys.sql"),
+    ),
+    (
         13,
+        "program_findings",
+        include_str!("../../migrations/postgres/0013_program_findings.sql"),
+    ),
+    (
+        14,
         "resource_aliases",
-        include_str!("../../migrations/postgres/0013_resource_aliases.sql"),
+        include_str!("../../migrations/postgres/0014_resource_aliases.sql"),
     ),
 ];
 

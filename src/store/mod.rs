@@ -16,17 +16,22 @@ pub mod clients;
 pub mod directory;
 pub mod events;
 pub mod inputs;
+pub mod inquiries;
 pub mod lab_feed;
+pub mod matching;
 pub mod messages;
 mod migrate;
 pub mod persons;
 mod postgres_backend;
+pub mod program;
 pub mod records;
 pub mod registrations;
 pub mod resources;
 pub mod search;
 pub mod sql;
 mod sqlite_backend;
+pub mod subscriptions;
+pub mod surveys;
 
 use std::sync::Arc;
 
@@ -166,6 +171,9 @@ impl<'c> Tx<'c> {
     fn finish(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.pending_labs);
         self.assign_feed(&pending)?;
+        if !pending.is_empty() {
+            self.tell_lab_results(&pending)?;
+        }
         let audit = std::mem::take(&mut self.pending_audit);
         self.write_audit(&audit).map(|_| ())
     }

@@ -465,7 +465,7 @@ impl Tx<'_> {
     }
 }
 
-fn person_row(r: &super::sql::Row<'_>) -> Result<PersonRow, StoreError> {
+pub(super) fn person_row(r: &super::sql::Row<'_>) -> Result<PersonRow, StoreError> {
     Ok(PersonRow {
         pk: r.i64(0)?,
         member_key: r.string(1)?,

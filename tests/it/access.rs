@@ -571,8 +571,21 @@ fn check(expect: Expect, status: u16, body: &str, p: &Person, data_marker: &str,
     }
 }
 
+/// Reading an inquiry about the person: its two parties only (the insurer that asked, the
+/// registered doctor it was routed to); other doctors and insurers as if it did not exist;
+/// roles that are never a party refused before anything is looked up.
+fn inquiry_read(who: Who) -> Expect {
+    match who {
+        Who::Insurer | Who::DoctorA => Data,
+        Who::DoctorB | Who::ForeignInsurer => Denied(404),
+        Who::Anonymous => Denied(401),
+        _ => Denied(403),
+    }
+}
+
 on_both_databases_async!(
     the_access_matrix_holds_for_every_role_endpoint_and_state,
+    inquiries_follow_the_registration_state,
     concurrent_registrations_leave_exactly_one_active,
     the_registry_is_served_as_fhir,
 );
@@ -825,7 +838,7 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
         Who::Person,
         Who::OtherPerson,
     ];
-    let role_only: [(&str, reqwest::Method, &str, &[Who]); 11] = [
+    let role_only: [(&str, reqwest::Method, &str, &[Who]); 18] = [
         (
             "notifications",
             reqwest::Method::GET,
@@ -887,6 +900,68 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
             &[Who::EmrA, Who::EmrB, Who::Pharmacy],
         ),
         (
+            "inquiry create",
+            reqwest::Method::POST,
+            "/fhir/Task",
+            &[Who::Insurer, Who::ForeignInsurer],
+        ),
+        (
+            "inquiry search",
+            reqwest::Method::GET,
+            "/fhir/Task",
+            &[
+                Who::DoctorA,
+                Who::DoctorB,
+                Who::Insurer,
+                Who::ForeignInsurer,
+            ],
+        ),
+        (
+            "subscription create",
+            reqwest::Method::POST,
+            "/fhir/Subscription",
+            &[
+                Who::EmrA,
+                Who::EmrB,
+                Who::Pharmacy,
+                Who::DoctorA,
+                Who::DoctorB,
+                Who::Insurer,
+                Who::ForeignInsurer,
+                Who::Person,
+                Who::OtherPerson,
+            ],
+        ),
+        (
+            "need post",
+            reqwest::Method::POST,
+            "/insurer/needs",
+            &[Who::Insurer, Who::ForeignInsurer],
+        ),
+        (
+            "region needs",
+            reqwest::Method::GET,
+            "/needs",
+            &[Who::EmrA, Who::EmrB, Who::DoctorA, Who::DoctorB],
+        ),
+        (
+            "own needs",
+            reqwest::Method::GET,
+            "/me/needs",
+            &[Who::Person, Who::OtherPerson],
+        ),
+        (
+            "survey answer",
+            reqwest::Method::POST,
+            "/fhir/QuestionnaireResponse",
+            &[
+                Who::Insurer,
+                Who::ForeignInsurer,
+                Who::Person,
+                Who::OtherPerson,
+            ],
+        ),
+        (
             "healthcare services",
             reqwest::Method::GET,
             "/fhir/HealthcareService",
@@ -933,6 +1008,47 @@ async fn the_access_matrix_holds_for_every_role_endpoint_and_state(db: TestDb) {
     assert_eq!(status, 200);
     assert!(body.contains(CLINIC_A) && body.contains(CLINIC_B), "{body}");
     assert!(checked > 400, "{checked} checks");
+}
+
+/// An inquiry about a person in each state: routed to the registered doctor when there is
+/// one (also while a transfer waits for the person), refused without leaking anything
+/// otherwise; read by its two parties only.
+async fn inquiries_follow_the_registration_state(db: TestDb) {
+    let w = world(db).await;
+    for p in &w.persons {
+        let task = json!({"resourceType": "Task", "status": "requested", "intent": "order",
+            "code": {"coding": [{"system": "urn:kakari:inquiry-type", "code": "untreated-high-risk"}]},
+            "description": "受診勧奨値です。ご確認ください。",
+            "for": {"identifier": {"system": "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID", "value": p.member}}});
+        let (status, body) = w
+            .request_about(
+                Who::Insurer,
+                p,
+                reqwest::Method::POST,
+                "/fhir/Task",
+                Some(task),
+            )
+            .await;
+        let context = format!("{:?} × inquiry create", p.state);
+        if !p.state.registered() {
+            assert_eq!(status, 422, "{context}: {body}");
+            assert!(
+                body.contains("inquiry.no_registered_doctor"),
+                "{context}: {body}"
+            );
+            assert_no_leak(&body, p, &context);
+            continue;
+        }
+        assert_eq!(status, 201, "{context}: {body}");
+        let created: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(created["owner"]["identifier"]["value"], "dr-a", "{context}");
+        let path = format!("/fhir/Task/{}", created["id"].as_str().unwrap());
+        for who in EVERYONE {
+            let (status, body) = w.get_about(who, p, &path).await;
+            let context = format!("{who:?} × {:?} × inquiry read", p.state);
+            check(inquiry_read(who), status, &body, p, &p.member, &context);
+        }
+    }
 }
 
 async fn concurrent_registrations_leave_exactly_one_active(db: TestDb) {

@@ -78,6 +78,21 @@ fn api_body_schemas_are_current() {
             schema_of::<PersonConsent>(),
             compiles::<PersonConsent>(),
         ),
+        (
+            "need-request",
+            schema_of::<kakari::service::matching::NeedRequest>(),
+            compiles::<kakari::service::matching::NeedRequest>(),
+        ),
+        (
+            "hand-request",
+            schema_of::<kakari::service::matching::HandRequest>(),
+            compiles::<kakari::service::matching::HandRequest>(),
+        ),
+        (
+            "accept-request",
+            schema_of::<kakari::service::matching::AcceptRequest>(),
+            compiles::<kakari::service::matching::AcceptRequest>(),
+        ),
         // A response body: GET /admin/audit (tests/it/audit.rs validates real pages).
         (
             "audit-page",

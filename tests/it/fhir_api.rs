@@ -82,9 +82,19 @@ async fn metadata_lists_what_is_supported(db: TestDb) {
         .map(|r| r["type"].as_str().unwrap())
         .collect();
     // 16 stored types (Encounter, Specimen and document/collection Bundles since issue 9;
-    // MedicationAdministration and Provenance since issue 8) and the registry's 3
-    // derived, read-only ones.
-    assert_eq!(types.len(), 19);
+    // MedicationAdministration and Provenance since issue 8), the registry's 3 derived,
+    // read-only ones, and the collaboration types Task, Subscription, Questionnaire and
+    // QuestionnaireResponse (issue 13).
+    assert_eq!(types.len(), 23);
+    for collaboration in [
+        "Task",
+        "Subscription",
+        "Questionnaire",
+        "QuestionnaireResponse",
+    ] {
+        assert!(types.contains(&collaboration), "{collaboration}");
+    }
+    crate::schemas::assert_valid_fhir(&cs);
     for stored in [
         "MedicationDispense",
         "Encounter",

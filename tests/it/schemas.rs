@@ -17,11 +17,17 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value, json};
 
-/// The resource types kakari serves: the subset always covers exactly them.
+/// The resource types kakari stores, and the collaboration types it reads (Task,
+/// Subscription, QuestionnaireResponse): the subset always covers exactly them.
 fn types() -> Vec<&'static str> {
     kakari::codec::fhir::ResourceType::ALL
         .iter()
         .map(|t| t.as_str())
+        .chain(
+            kakari::codec::fhir::COLLABORATION_INPUT_TYPES
+                .iter()
+                .copied(),
+        )
         .collect()
 }
 

@@ -166,6 +166,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub state: std::sync::Arc<kakari::app::AppState>,
     handle: actix_web::dev::ServerHandle,
+    /// The delivery worker (subscriptions), as `kakari serve` runs it.
+    worker: Option<tokio::task::JoinHandle<()>>,
     _db: TestDb,
 }
 
@@ -200,9 +202,20 @@ impl TestApp {
         let server = kakari::server::start(state.clone(), listener).expect("start server");
         let handle = server.handle();
         actix_web::rt::spawn(server);
+        let worker = state
+            .config
+            .delivery_enabled
+            .then(|| kakari::delivery::worker::spawn(state.clone()).expect("delivery worker"));
         Self {
+            worker,
             base: format!("{scheme}://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
+            // Idle connections are dropped well before the server's keep-alive (5 s)
+            // closes them: reusing one the server is closing fails the request
+            // (`IncompleteMessage`), which a loaded machine makes likely.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
+                .build()
+                .expect("test HTTP client"),
             state,
             handle,
             _db: db,
@@ -298,6 +311,9 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.abort();
+        }
         let handle = self.handle.clone();
         actix_web::rt::spawn(async move { handle.stop(false).await });
         self.state.store.shutdown();

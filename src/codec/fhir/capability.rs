@@ -105,7 +105,11 @@ pub fn statement(base: &str, software_version: &str) -> Value {
             "searchParam": params
         })
     });
-    let resources: Vec<Value> = resources.into_iter().chain(derived).collect();
+    let resources: Vec<Value> = resources
+        .into_iter()
+        .chain(derived)
+        .chain(collaboration())
+        .collect();
     json!({
         "resourceType": "CapabilityStatement",
         "contained": [medication_list_operation()],
@@ -132,6 +136,58 @@ pub fn statement(base: &str, software_version: &str) -> Value {
     })
 }
 
+/// Inquiries (`Task`) and subscriptions (`Subscription`, with the topics offered as the
+/// backport IG's CapabilityStatement extension).
+fn collaboration() -> Vec<Value> {
+    use crate::domain::subscription::Topic;
+    let topics: Vec<Value> = Topic::ALL
+        .iter()
+        .map(|t| json!({"url": super::subscription::TOPIC_CANONICAL_EXTENSION, "valueCanonical": t.canonical()}))
+        .collect();
+    let topic_docs: Vec<String> = Topic::ALL
+        .iter()
+        .map(|t| format!("{}: {}", t.canonical(), t.description()))
+        .collect();
+    vec![
+        json!({
+            "type": "Task",
+            "documentation": "inquiries (照会): an insurer asks (create), kakari routes the Task to the member's registered doctor (owner), the doctor accepts, answers (output) and completes it (update); only the two parties read it",
+            "interaction": [{"code": "read"}, {"code": "vread"}, {"code": "create"}, {"code": "update"},
+                            {"code": "search-type"}, {"code": "history-instance"}],
+            "versioning": "versioned",
+            "readHistory": true,
+            "updateCreate": false,
+            "searchParam": [
+                {"name": "status", "type": "token", "documentation": "requested | accepted | rejected | in-progress | on-hold | completed | cancelled (comma: any of)"},
+                {"name": "patient", "type": "token", "documentation": "the member: 保険者番号:記号:番号:枝番"}
+            ]
+        }),
+        json!({
+            "type": "Subscription",
+            "profile": super::subscription::SUBSCRIPTION_PROFILE,
+            "extension": topics,
+            "documentation": format!(
+                "topic-based subscriptions (Subscriptions R5 Backport): rest-hook, application/fhir+json, empty | id-only | full-resource; a subscription delivers the subscriber's own events on the topic. Topics: {}",
+                topic_docs.join("; ")
+            ),
+            "interaction": [{"code": "read"}, {"code": "create"}, {"code": "delete"}, {"code": "search-type"}],
+            "operation": [
+                {"name": "status", "definition": "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"}
+            ]
+        }),
+        json!({
+            "type": "Questionnaire",
+            "documentation": "kakari's satisfaction questionnaire (Questionnaire/kakari-satisfaction)",
+            "interaction": [{"code": "read"}]
+        }),
+        json!({
+            "type": "QuestionnaireResponse",
+            "documentation": "a member's satisfaction answers about an institution they are or were registered with (subject: the institution; source: the member), from the member's insurer or person client; means are shown in the directory from 10 responses on",
+            "interaction": [{"code": "create"}]
+        }),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,7 +198,15 @@ mod tests {
         let resources = cs["rest"][0]["resource"].as_array().unwrap();
         assert_eq!(
             resources.len(),
-            ResourceType::ALL.len() + RegistryType::ALL.len()
+            ResourceType::ALL.len() + RegistryType::ALL.len() + 4
+        );
+        let subscription = resources
+            .iter()
+            .find(|r| r["type"] == "Subscription")
+            .unwrap();
+        assert_eq!(
+            subscription["extension"].as_array().unwrap().len(),
+            crate::domain::subscription::Topic::ALL.len()
         );
         let episode = resources
             .iter()

@@ -34,6 +34,24 @@ pub fn validate(resource: &Value, root: &str) -> Vec<Issue> {
     CHECK.check(resource, root)
 }
 
+/// Checks that `body` is a resource of type `rtype` that validates against the schema
+/// (`fhir.not_a_resource`, `fhir.schema` with located issues).
+pub fn check_resource(body: &Value, rtype: &str) -> Result<(), crate::error::Problem> {
+    use crate::error::Problem;
+    if body.get("resourceType").and_then(Value::as_str) != Some(rtype) {
+        return Err(Problem::new(
+            ErrorCode::NotAResource,
+            "resourceType",
+            format!("expected a {rtype}"),
+        ));
+    }
+    let issues = validate(body, rtype);
+    if issues.iter().any(Issue::is_error) {
+        return Err(Problem::with_issues(ErrorCode::SchemaViolation, issues));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

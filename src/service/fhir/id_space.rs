@@ -1,6 +1,6 @@
 //! Ids are per institution. Each institution chooses its own resource ids (`PUT Patient/1`)
 //! and two institutions may choose the same one: the first keeps it as kakari's served id,
-//! a later one's resource is stored under a new served id with an alias (migration 0013).
+//! a later one's resource is stored under a new served id with an alias (migration 0014).
 //! So one institution's writes never block another's, and the answer to a write never
 //! tells an institution whether someone else used an id.
 //!

@@ -1,4 +1,4 @@
--- Institutions' own resource ids (sqlite). Keep in step with postgres/0013_resource_aliases.sql.
+-- Institutions' own resource ids (sqlite). Keep in step with postgres/0014_resource_aliases.sql.
 --
 -- Each institution chooses its own ids (PUT Patient/1, transaction entries with
 -- request.url "Patient/1"); two institutions may choose the same one. The first keeps it as
