@@ -107,7 +107,7 @@ pub async fn list_audit(
         let bundle = listing.fhir(&base, &rest.join("&"));
         Ok(response
             .content_type(respond::FHIR_JSON)
-            .body(bundle.to_string()))
+            .body(super::respond::json_bytes(&bundle)))
     } else {
         Ok(response
             .content_type("application/json")

@@ -155,7 +155,7 @@ async fn metadata(app: web::Data<AppState>, req: HttpRequest) -> FhirResult {
     let statement = capability::statement(&base(&app, &req), env!("CARGO_PKG_VERSION"));
     Ok(HttpResponse::Ok()
         .content_type(respond::FHIR_JSON)
-        .body(statement.to_string()))
+        .body(super::respond::json_bytes(&statement)))
 }
 
 async fn create(
@@ -283,7 +283,7 @@ async fn medication_list_of_member(
         .map_err(HttpProblem::fhir)?;
     Ok(HttpResponse::Ok()
         .content_type(respond::FHIR_JSON)
-        .body(bundle.to_string()))
+        .body(super::respond::json_bytes(&bundle)))
 }
 
 /// `GET /fhir/Patient/{id}/$medication-list?asOf=…`.
@@ -301,5 +301,5 @@ async fn medication_list_of_patient(
         .map_err(HttpProblem::fhir)?;
     Ok(HttpResponse::Ok()
         .content_type(respond::FHIR_JSON)
-        .body(bundle.to_string()))
+        .body(super::respond::json_bytes(&bundle)))
 }

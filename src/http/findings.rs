@@ -108,5 +108,5 @@ pub async fn findings(
     Ok(HttpResponse::Ok()
         .content_type(respond::FHIR_JSON)
         .insert_header(("Kakari-Next-Cursor", cursor))
-        .body(bundle.to_string()))
+        .body(super::respond::json_bytes(&bundle)))
 }

@@ -9,6 +9,13 @@ use crate::service::fhir::{FhirBody, FhirResponse};
 
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
+/// A JSON value as response bytes (written straight into a buffer, without the
+/// `fmt::Display` detour of `to_string`).
+pub fn json_bytes(value: &serde_json::Value) -> Vec<u8> {
+    // Serialising a `Value` into memory cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
 /// `Last-Modified` in the HTTP date form.
 fn http_date(epoch_millis: i64) -> Option<String> {
     let at = OffsetDateTime::from_unix_timestamp(epoch_millis.div_euclid(1000)).ok()?;
@@ -37,7 +44,7 @@ pub fn fhir(resp: FhirResponse) -> HttpResponse {
     }
     match resp.body {
         FhirBody::Text(text) => builder.content_type(FHIR_JSON).body(text),
-        FhirBody::Json(value) => builder.content_type(FHIR_JSON).body(value.to_string()),
+        FhirBody::Json(value) => builder.content_type(FHIR_JSON).body(json_bytes(&value)),
         FhirBody::Empty => builder.finish(),
     }
 }
