@@ -118,6 +118,12 @@ pub struct Config {
     pub delivery_timeout_millis: u64,
     /// How often an idle worker looks for due notifications.
     pub delivery_poll_millis: u64,
+    /// How often the finding watch looks for persons whose records changed (0: not in
+    /// this instance).
+    pub finding_watch_millis: u64,
+    /// How long a person's records must have been quiet before the watch evaluates them
+    /// (a burst of records is evaluated once).
+    pub finding_watch_settle_millis: u64,
     /// The medication list's window and tolerances (`[medication_list]` in the file;
     /// `KAKARI_MEDICATION_LIST__LOOK_BACK_DAYS=60` in the environment).
     pub medication_list: ListSettings,
@@ -180,6 +186,8 @@ impl Default for Config {
             delivery_backoff_cap_millis: 3_600_000,
             delivery_timeout_millis: 10_000,
             delivery_poll_millis: 500,
+            finding_watch_millis: 5_000,
+            finding_watch_settle_millis: 2_000,
             medication_list: ListSettings::default(),
         }
     }

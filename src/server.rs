@@ -163,10 +163,15 @@ pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
     } else {
         None
     };
+    let watch = crate::delivery::finding_watch::spawn(state.clone());
     let result = server.await.map_err(ServeError::Listen);
-    // Whatever the worker had not recorded is delivered again after a restart.
+    // Whatever the worker had not recorded is delivered again after a restart; the watch's
+    // marks stay until a round clears them.
     if let Some(worker) = delivery {
         worker.abort();
+    }
+    if let Some(watch) = watch {
+        watch.abort();
     }
     tracing::info!("HTTP server stopped; flushing queued writes");
     state.store.shutdown();

@@ -1,6 +1,7 @@
 //! Outbound notifications: the worker that delivers the outbox (`deliveries`, queued in
-//! the transaction of each event) to subscribers' rest-hook endpoints, and the only
-//! outbound HTTP client of the gateway.
+//! the transaction of each event) to subscribers' rest-hook endpoints, the only outbound
+//! HTTP client of the gateway, and the finding watch that turns new program findings into
+//! events.
 //!
 //! Guarantees (tested in `tests/it/delivery.rs`):
 //! * **At least once, never silently dropped.** A delivery leaves the queue only when the
@@ -21,5 +22,6 @@
 
 pub mod client;
 pub mod endpoint;
+pub mod finding_watch;
 pub mod signature;
 pub mod worker;

@@ -21,6 +21,7 @@ use time::Date;
 use crate::app::AppState;
 use crate::codec::fhir::medication_list::explanation as medication_explanation;
 use crate::codec::fhir::program_findings::{self as render, IssueFacts};
+use crate::consolidate::ListSettings;
 use crate::consolidate::program::{self, DiagnosisFact, LabFact, OverThreshold, ProgramFinding};
 use crate::domain::code_system::KnownSystem;
 use crate::domain::{
@@ -30,9 +31,11 @@ use crate::error::{ErrorCode, Problem};
 use crate::mapping::program_rules::ProgramRules;
 use crate::mapping::thresholds::{Level, Thresholds};
 use crate::service::Ctx;
+use crate::store::audit::AuditEntry;
 use crate::store::events::{NewEvent, Recipient};
 use crate::store::persons::PersonRow;
 use crate::store::program::{PersonDiagnosis, PersonLab};
+use crate::store::{StoreError, Tx};
 
 /// Members per page at most.
 pub const MAX_MEMBERS: i64 = 1000;
@@ -301,6 +304,159 @@ struct Told {
     findings: Vec<(String, String, String)>,
 }
 
+impl Told {
+    fn of(m: &MemberData, findings: &[FindingView]) -> Self {
+        Told {
+            person: m.person.pk,
+            practitioner: m.practitioner.clone(),
+            findings: findings
+                .iter()
+                .map(|f| (f.key.clone(), f.rule.clone(), f.member.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// Tells each finding seen for the first time (topic `finding.detected`) to the insurer
+/// and the member's registered doctor; returns how many were new.
+fn tell_new(tx: &mut Tx<'_>, insurer: &str, told: &Told) -> Result<usize, StoreError> {
+    let mut new = 0;
+    for (key, rule, member) in &told.findings {
+        if !tx.finding_first_seen(told.person, key)? {
+            continue;
+        }
+        new += 1;
+        let payload = json!({"member": member, "rule": rule, "key": key}).to_string();
+        let mut recipients = vec![Recipient::Insurer(insurer)];
+        if let Some(p) = &told.practitioner {
+            recipients.push(Recipient::Practitioner(p));
+        }
+        for recipient in recipients {
+            tx.insert_event(&NewEvent {
+                topic: "finding.detected",
+                recipient,
+                person_pk: Some(told.person),
+                registration_id: None,
+                payload: &payload,
+                focus: None,
+            })?;
+        }
+    }
+    Ok(new)
+}
+
+/// The span of records an evaluation as of a day reads.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    as_of: Date,
+    from: Date,
+    /// `from` at 00:00 Japan time, epoch ms (lab values are filed by instant).
+    from_millis: i64,
+}
+
+impl Window {
+    fn new(rules: &ProgramRules, mut settings: ListSettings, as_of: Date) -> Self {
+        settings.look_back_days = settings.look_back_days.max(program::look_back_days(rules));
+        let from = as_of
+            .checked_sub(time::Duration::days(i64::from(settings.look_back_days)))
+            .unwrap_or(as_of);
+        let from_millis = time::PrimitiveDateTime::new(from, time::Time::MIDNIGHT)
+            .assume_offset(time::macros::offset!(+9))
+            .unix_timestamp()
+            * 1000;
+        Self {
+            as_of,
+            from,
+            from_millis,
+        }
+    }
+}
+
+/// Reads what one member's evaluation needs.
+fn read_member(tx: &mut Tx<'_>, person: PersonRow, w: Window) -> Result<MemberData, Problem> {
+    let practitioner = tx.active_registration(person.pk)?.map(|r| r.practitioner);
+    let inputs = tx.medication_of_person(person.pk, w.from, w.as_of)?;
+    let labs = tx.labs_of_person(person.pk, w.from_millis)?;
+    let diagnoses = tx.diagnoses_of_person(person.pk)?;
+    Ok(MemberData {
+        person,
+        practitioner,
+        inputs,
+        labs,
+        diagnoses,
+    })
+}
+
+/// One round of the finding watch: evaluates up to `limit` persons whose records changed
+/// (marked by the units of work that stored them, `store::finding_watch`) and who are
+/// registered and consent to their insurer's programs, tells each new finding once, and
+/// clears the marks. Returns the number of persons looked at.
+pub async fn watch_round(app: &AppState, limit: i64) -> Result<usize, Problem> {
+    let now = crate::domain::datetime::now_millis();
+    let settle = i64::try_from(app.config.finding_watch_settle_millis).unwrap_or(i64::MAX);
+    let lease = 60_000 + 2 * i64::try_from(app.config.finding_watch_millis).unwrap_or(0);
+    let marks = app
+        .store
+        .write(move |tx| tx.lease_finding_marks(now - settle, now + lease, limit))
+        .await?;
+    if marks.is_empty() {
+        return Ok(0);
+    }
+    let rules = ProgramRules::bundled().map_err(|e| e.to_problem())?;
+    let window = Window::new(
+        rules,
+        app.config.medication_list,
+        crate::domain::datetime::today_in_japan(),
+    );
+    let persons: Vec<i64> = marks.iter().map(|m| m.person_pk).collect();
+    let members = app
+        .store
+        .read(move |tx| {
+            let mut out = Vec::new();
+            for person in persons {
+                if let Some(row) = tx.consenting_member(person)? {
+                    out.push(read_member(tx, row, window)?);
+                }
+            }
+            Ok::<_, Problem>(out)
+        })
+        .await?;
+    let told: Vec<(String, Told)> = members
+        .iter()
+        .map(|m| {
+            let findings = evaluate(app, rules, m, window.as_of);
+            (m.person.insurer.clone(), Told::of(m, &findings))
+        })
+        .collect();
+    let looked_at = marks.len();
+    app.store
+        .write(move |tx| {
+            let mut audit = Vec::new();
+            for (insurer, t) in &told {
+                let new = tell_new(tx, insurer, t)?;
+                if new > 0 {
+                    // Telling the insurer that a finding exists releases something about
+                    // the member: audited as the watch's own action (no client).
+                    audit.push(AuditEntry {
+                        action: "findings.told".into(),
+                        resource_type: Some("DetectedIssue".into()),
+                        person_pk: Some(t.person),
+                        outcome: "success".into(),
+                        detail: Some(format!("{new} new finding(s)")),
+                        ..AuditEntry::default()
+                    });
+                }
+            }
+            for mark in marks {
+                tx.clear_finding_mark(mark)?;
+            }
+            tx.append_audit(&audit)?;
+            Ok::<_, Problem>(())
+        })
+        .await?;
+    Ok(looked_at)
+}
+
 /// What was asked.
 #[derive(Debug, Clone)]
 pub struct FindingsRequest {
@@ -332,32 +488,15 @@ pub async fn list(
     };
     let as_of = crate::service::medication_list::as_of(request.as_of.as_deref())?;
     let rules = ProgramRules::bundled().map_err(|e| e.to_problem())?;
-    let mut settings = app.config.medication_list;
-    settings.look_back_days = settings.look_back_days.max(program::look_back_days(rules));
-    let from = as_of
-        .checked_sub(time::Duration::days(i64::from(settings.look_back_days)))
-        .unwrap_or(as_of);
-    let from_millis = time::PrimitiveDateTime::new(from, time::Time::MIDNIGHT)
-        .assume_offset(time::macros::offset!(+9))
-        .unix_timestamp()
-        * 1000;
+    let settings = app.config.medication_list;
     let limit = request.limit;
+    let window = Window::new(rules, settings, as_of);
     let members = app
         .store
         .read(move |tx| {
             let mut out = Vec::new();
             for person in tx.consenting_members(&insurer, after, limit)? {
-                let practitioner = tx.active_registration(person.pk)?.map(|r| r.practitioner);
-                let inputs = tx.medication_of_person(person.pk, from, as_of)?;
-                let labs = tx.labs_of_person(person.pk, from_millis)?;
-                let diagnoses = tx.diagnoses_of_person(person.pk)?;
-                out.push(MemberData {
-                    person,
-                    practitioner,
-                    inputs,
-                    labs,
-                    diagnoses,
-                });
+                out.push(read_member(tx, person, window)?);
             }
             Ok::<_, Problem>(out)
         })
@@ -378,49 +517,18 @@ pub async fn list(
         .unwrap_or_default();
     let told: Vec<Told> = members
         .iter()
-        .map(|m| Told {
-            person: m.person.pk,
-            practitioner: m.practitioner.clone(),
-            findings: findings[&m.person.pk]
-                .iter()
-                .map(|f| (f.key.clone(), f.rule.clone(), f.member.clone()))
-                .collect(),
-        })
+        .map(|m| Told::of(m, &findings[&m.person.pk]))
         .collect();
     app.store
         .write(move |tx| {
             let mut audit = Vec::new();
-            for Told {
-                person,
-                practitioner,
-                findings: keys,
-            } in &told
-            {
+            for t in &told {
                 let mut e = ctx2.audit("findings");
                 e.resource_type = Some("DetectedIssue".into());
-                e.person_pk = Some(*person);
-                e.detail = Some(format!("{} finding(s)", keys.len()));
+                e.person_pk = Some(t.person);
+                e.detail = Some(format!("{} finding(s)", t.findings.len()));
                 audit.push(e);
-                for (key, rule, member) in keys {
-                    if !tx.finding_first_seen(*person, key)? {
-                        continue;
-                    }
-                    let payload = json!({"member": member, "rule": rule, "key": key}).to_string();
-                    let mut recipients = vec![Recipient::Insurer(&insurer)];
-                    if let Some(p) = practitioner {
-                        recipients.push(Recipient::Practitioner(p));
-                    }
-                    for recipient in recipients {
-                        tx.insert_event(&NewEvent {
-                            topic: "finding.detected",
-                            recipient,
-                            person_pk: Some(*person),
-                            registration_id: None,
-                            payload: &payload,
-                            focus: None,
-                        })?;
-                    }
-                }
+                tell_new(tx, &insurer, t)?;
             }
             tx.append_audit(&audit)?;
             Ok::<_, Problem>(())

@@ -77,6 +77,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "resource_aliases",
         include_str!("../../migrations/sqlite/0014_resource_aliases.sql"),
     ),
+    (
+        15,
+        "finding_watch",
+        include_str!("../../migrations/sqlite/0015_finding_watch.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -149,6 +154,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         14,
         "resource_aliases",
         include_str!("../../migrations/postgres/0014_resource_aliases.sql"),
+    ),
+    (
+        15,
+        "finding_watch",
+        include_str!("../../migrations/postgres/0015_finding_watch.sql"),
     ),
 ];
 

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod clients;
 pub mod directory;
 pub mod events;
+pub mod finding_watch;
 pub mod inputs;
 pub mod inquiries;
 pub mod lab_feed;
@@ -152,6 +153,10 @@ pub struct Tx<'c> {
     pending_labs: Vec<i64>,
     /// Audit entries of this unit of work, chained when it ends.
     pending_audit: Vec<audit::AuditEntry>,
+    /// Persons and patients whose records this unit of work stored, marked for the
+    /// finding watch when it ends.
+    touched_persons: Vec<i64>,
+    touched_patients: Vec<i64>,
 }
 
 impl<'c> Tx<'c> {
@@ -161,6 +166,8 @@ impl<'c> Tx<'c> {
             now: now_millis(),
             pending_labs: Vec::new(),
             pending_audit: Vec::new(),
+            touched_persons: Vec::new(),
+            touched_patients: Vec::new(),
         }
     }
 
@@ -174,12 +181,30 @@ impl<'c> Tx<'c> {
         if !pending.is_empty() {
             self.tell_lab_results(&pending)?;
         }
+        let mut persons = std::mem::take(&mut self.touched_persons);
+        let mut patients = std::mem::take(&mut self.touched_patients);
+        if !persons.is_empty() || !patients.is_empty() {
+            persons.sort_unstable();
+            persons.dedup();
+            patients.sort_unstable();
+            patients.dedup();
+            self.mark_for_findings(&persons, &patients)?;
+        }
         let audit = std::mem::take(&mut self.pending_audit);
         self.write_audit(&audit).map(|_| ())
     }
 
     pub fn dialect(&self) -> Dialect {
         self.conn.dialect()
+    }
+
+    /// Notes whose records this unit of work stores (for the finding watch).
+    pub(crate) fn touch(&mut self, owner: records::Owner) {
+        match (owner.person_pk, owner.patient_pk) {
+            (Some(person), _) => self.touched_persons.push(person),
+            (None, Some(patient)) => self.touched_patients.push(patient),
+            (None, None) => {}
+        }
     }
 
     /// The transaction's clock (epoch milliseconds), fixed when it began.

@@ -289,6 +289,8 @@ impl Tx<'_> {
             "UPDATE patients SET person_pk = ? WHERE pk = ?",
             args![person_pk, patient_pk],
         )?;
+        // The patient's records are the person's now: their findings may have changed.
+        self.touched_persons.push(person_pk);
         self.refresh_feed_insurer(patient_pk)
     }
 

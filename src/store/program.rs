@@ -31,6 +31,20 @@ const CONSENTING: &str = "p.insurer = ?
     AND (SELECT c.insurer_programs FROM consents c WHERE c.person_pk = p.pk ORDER BY c.id DESC LIMIT 1) = 1";
 
 impl Tx<'_> {
+    /// The person, when they are registered and their consent in force permits their
+    /// insurer's programs.
+    pub fn consenting_member(&mut self, person_pk: i64) -> Result<Option<PersonRow>, StoreError> {
+        self.conn().query_opt(
+            &format!(
+                "SELECT p.pk, p.member_key, p.insurer, p.birth_date, p.sex FROM persons p
+                 WHERE p.pk = ? AND {}",
+                CONSENTING.replacen("p.insurer = ?", "p.insurer IS NOT NULL", 1)
+            ),
+            args![person_pk],
+            person_row,
+        )
+    }
+
     /// The next `limit` consenting, registered members of `insurer` after `after_pk`.
     pub fn consenting_members(
         &mut self,

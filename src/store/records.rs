@@ -188,6 +188,7 @@ impl Tx<'_> {
         prov: &Provenance,
         source_resource_pk: Option<i64>,
     ) -> Result<i64, StoreError> {
+        self.touch(owner);
         let facility = m.facility.as_ref().map(|f| f.as_str().to_owned());
         let prescribing = m
             .prescribing_facility
@@ -323,6 +324,7 @@ impl Tx<'_> {
         prov: &Provenance,
         source_resource_pk: Option<i64>,
     ) -> Result<i64, StoreError> {
+        self.touch(owner);
         let facility = l.facility.as_ref().map(|f| f.as_str().to_owned());
         let local = l.local_code().cloned();
         let codes = json(&l.codes);
@@ -459,6 +461,7 @@ impl Tx<'_> {
         prov: &Provenance,
         source_resource_pk: Option<i64>,
     ) -> Result<i64, StoreError> {
+        self.touch(owner);
         let facility = c.facility.as_ref().map(|f| f.as_str().to_owned());
         let codes = json(&c.codes);
         let onset = text(&c.onset);

@@ -69,7 +69,10 @@ async fn page(app: &TestApp, token: &str, query: &str) -> (u16, Value, String) {
     (status, resp.json().await.unwrap_or(Value::Null), cursor)
 }
 
-on_both_databases_async!(an_insurer_sees_its_consenting_members_findings_explained);
+on_both_databases_async!(
+    an_insurer_sees_its_consenting_members_findings_explained,
+    the_finding_watch_tells_new_findings_without_a_pull,
+);
 
 async fn an_insurer_sees_its_consenting_members_findings_explained(db: TestDb) {
     let w = world(db).await;
@@ -253,4 +256,113 @@ async fn an_insurer_sees_its_consenting_members_findings_explained(db: TestDb) {
         .get_json(ADMIN_TOKEN, "/admin/audit?action=findings&limit=1000")
         .await;
     assert!(audit["entries"].as_array().unwrap().len() >= 2, "{audit}");
+}
+
+fn finding_events(n: &Value) -> Vec<Value> {
+    n["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["topic"] == "finding.detected")
+        .cloned()
+        .collect()
+}
+
+/// Issue 13 item 3: a medication finding reaches the insurer's and the doctor's
+/// notifications (and so their subscriptions) when the records that make it arrive, with
+/// no pull; once per finding; only for registered, consenting members.
+async fn the_finding_watch_tells_new_findings_without_a_pull(db: TestDb) {
+    let w = world(db).await;
+    let (_, emr_b) = clinic_b(&w.app).await;
+    let member = format!("{INSURER}:8:2001:01");
+    let unconsenting = format!("{INSURER}:8:2003:01");
+    register(&w, &member, true).await;
+    register(&w, &unconsenting, false).await;
+    // Amlodipine from two clinics, both active today (the watch evaluates as of today).
+    let today = time::OffsetDateTime::now_utc().date();
+    let started = |days: i64| {
+        let d = today - time::Duration::days(days);
+        format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
+    };
+    for (who, m) in [("w", &member), ("u", &unconsenting)] {
+        post(
+            &w.app,
+            &w.emr,
+            vec![
+                patient(CLINIC, &format!("{who}a-1"), m),
+                prescription(
+                    &format!("{who}a-1"),
+                    1,
+                    "103299401",
+                    "ノルバスク錠５ｍｇ",
+                    &started(10),
+                    60,
+                ),
+            ],
+        )
+        .await;
+        post(
+            &w.app,
+            &emr_b,
+            vec![
+                patient(CLINIC_B, &format!("{who}b-1"), m),
+                prescription(
+                    &format!("{who}b-1"),
+                    1,
+                    "103300702",
+                    "アムロジン錠５ｍｇ",
+                    &started(5),
+                    60,
+                ),
+            ],
+        )
+        .await;
+    }
+    let (_, before) = w
+        .app
+        .get_json(&w.insurer, "/notifications?limit=1000")
+        .await;
+    assert!(finding_events(&before).is_empty(), "{before}");
+
+    // One round of the watch, as `kakari serve` runs it every few seconds (marks made
+    // before now only: the settle time is waited out first).
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(
+        w.app.state.config.finding_watch_settle_millis + 50,
+    ))
+    .await;
+    let looked_at = kakari::service::program_findings::watch_round(&w.app.state, 100)
+        .await
+        .unwrap();
+    assert_eq!(looked_at, 2, "both persons were marked by their records");
+    let (_, insurer_told) = w
+        .app
+        .get_json(&w.insurer, "/notifications?limit=1000")
+        .await;
+    let events = finding_events(&insurer_told);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.to_string().contains("duplicate-therapy")),
+        "{insurer_told}"
+    );
+    assert!(
+        events.iter().all(|e| e["detail"]["member"] == member.as_str()),
+        "no finding of a member who does not consent: {insurer_told}"
+    );
+    let (_, doctor_told) = w.app.get_json(&w.doctor, "/notifications?limit=1000").await;
+    assert_eq!(finding_events(&doctor_told).len(), events.len());
+
+    // The marks are cleared: another round looks at nobody and tells nothing again; a
+    // pull finds the same findings without telling them a second time.
+    let again = kakari::service::program_findings::watch_round(&w.app.state, 100)
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    let status = w.app.get(&w.insurer, "/insurer/findings").await.status();
+    assert_eq!(status, 200);
+    let (_, after_pull) = w
+        .app
+        .get_json(&w.insurer, "/notifications?limit=1000")
+        .await;
+    assert_eq!(finding_events(&after_pull).len(), events.len());
 }
