@@ -207,6 +207,15 @@ pub fn key_reused(storage_file: bool) -> Issue {
     Issue::error(ErrorCode::IntakeKeyReused, location, message)
 }
 
+/// Why a Bundle whose identifier came before with other content is refused.
+pub fn bundle_key_reused() -> Issue {
+    Issue::error(
+        ErrorCode::IntakeKeyReused,
+        "Bundle.identifier",
+        "a Bundle with this identifier and other content was received before; send changes with a new identifier",
+    )
+}
+
 /// Why the walk of a tree stopped, under the `archive.*` codes.
 pub fn stop_problem(stop: Stop) -> Problem {
     let code = match stop {

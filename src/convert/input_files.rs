@@ -1,0 +1,44 @@
+//! The files of an input that is one file or a directory (HL7 v2, FHIR): a directory is
+//! walked by the one safe walker (`codec::archive`, links and special files refused, in
+//! name order) with a progress bar; entries that are not files to read come back as
+//! report rows.
+
+use std::path::Path;
+
+use super::Fatal;
+use super::progress::Progress;
+use crate::codec::archive::{self, Limits};
+use crate::intake::FileReport;
+use crate::intake::report::file_or_report;
+
+/// One entry of the input: a file's path (relative to the directory, or the file's name)
+/// and bytes, or the report row of an entry not read.
+pub type Found<'a> = Result<(&'a str, &'a [u8]), FileReport>;
+
+/// Calls `sink` with every entry of the input, in order.
+pub fn each(input: &Path, sink: &mut dyn FnMut(Found<'_>)) -> Result<(), Fatal> {
+    if input.is_dir() {
+        let progress = Progress::new(Some(archive::count_dir(input)?), "files");
+        archive::walk_dir(
+            input,
+            &Limits::default(),
+            &archive::everything,
+            &mut |entry| {
+                progress.step();
+                match file_or_report(entry) {
+                    Ok((path, bytes)) => sink(Ok((&path, &bytes))),
+                    Err(report) => sink(Err(*report)),
+                }
+                true
+            },
+        )?;
+        progress.finish();
+    } else {
+        let bytes = std::fs::read(input).map_err(|_| Fatal("the input cannot be read".into()))?;
+        let name = input
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        sink(Ok((&name, &bytes)));
+    }
+    Ok(())
+}
