@@ -9,6 +9,7 @@ mod demo;
 mod directory_page;
 mod docs;
 mod fhir_api;
+mod gateway_and_convert;
 mod hl7_intake;
 mod hl7v2_codec;
 mod institution_ids;
