@@ -28,7 +28,6 @@ pub struct Patient {
 #[derive(Debug, Clone)]
 struct Person {
     member: MemberId,
-    family_key: String,
     facts: LinkFacts,
     shown: Demographics,
     seq: usize,
@@ -71,6 +70,9 @@ pub struct RecordPlace {
 #[derive(Debug, Default)]
 pub struct Patients {
     persons: Vec<Person>,
+    /// Person by member key, and the persons of each family key.
+    by_member: HashMap<String, usize>,
+    by_family: HashMap<String, Vec<usize>>,
     patients: Vec<Option<PatientRow>>,
     by_local: HashMap<(String, String), usize>,
     by_fhir: HashMap<String, usize>,
@@ -104,14 +106,15 @@ fn index(key: i64) -> usize {
 }
 
 /// The persons in memory as the person-linking rule's lookup.
-struct PersonsInMemory<'a>(&'a [Person]);
+struct PersonsInMemory<'a>(&'a Patients);
 
 impl PersonsInMemory<'_> {
     fn known(&self, i: usize) -> KnownPerson<usize> {
+        let person = &self.0.persons[i];
         KnownPerson {
             id: i,
-            member_key: self.0[i].member.key(),
-            facts: self.0[i].facts,
+            member_key: person.member.key(),
+            facts: person.facts,
         }
     }
 }
@@ -121,15 +124,17 @@ impl PersonLookup for PersonsInMemory<'_> {
     type Error = std::convert::Infallible;
 
     fn by_member_key(&mut self, key: &str) -> Result<Option<KnownPerson<usize>>, Self::Error> {
-        Ok((0..self.0.len())
-            .find(|&i| self.0[i].member.key() == key)
-            .map(|i| self.known(i)))
+        Ok(self.0.by_member.get(key).map(|&i| self.known(i)))
     }
 
     fn by_family_key(&mut self, family: &str) -> Result<Vec<KnownPerson<usize>>, Self::Error> {
-        Ok((0..self.0.len())
-            .filter(|&i| self.0[i].family_key == family)
-            .map(|i| self.known(i))
+        Ok(self
+            .0
+            .by_family
+            .get(family)
+            .into_iter()
+            .flatten()
+            .map(|&i| self.known(i))
             .collect())
     }
 }
@@ -349,23 +354,30 @@ impl Identities for Patients {
         member: &MemberId,
         facts: LinkFacts,
     ) -> Result<PersonLink, Self::Error> {
-        let decision = person_link::decide(member, facts, &mut PersonsInMemory(&self.persons))?;
+        let decision = person_link::decide(member, facts, &mut PersonsInMemory(self))?;
         let i = match decision {
             PersonDecision::Existing(i) => i,
             PersonDecision::Upgrade(i) => {
+                self.by_member.remove(&self.persons[i].member.key());
+                self.by_member.insert(member.key(), i);
                 self.persons[i].member = member.clone();
                 i
             }
             PersonDecision::Create => {
                 let seq = self.next_seq();
+                let i = self.persons.len();
                 self.persons.push(Person {
                     member: member.clone(),
-                    family_key: member.family_key(),
                     facts,
                     shown: Demographics::default(),
                     seq,
                 });
-                return Ok(PersonLink::Linked(key(self.persons.len() - 1)));
+                self.by_member.insert(member.key(), i);
+                self.by_family
+                    .entry(member.family_key())
+                    .or_default()
+                    .push(i);
+                return Ok(PersonLink::Linked(key(i)));
             }
             PersonDecision::Ambiguous { candidates } => {
                 return Ok(PersonLink::Ambiguous { candidates });
