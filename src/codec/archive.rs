@@ -379,9 +379,12 @@ fn walk_tar(reader: Box<dyn Read + '_>, walker: &mut Walker<'_>) -> Result<(), S
 /// root folder's name leads, as in an archive). Links are listed, to be refused.
 fn list_dir(root: &Path) -> Result<Vec<(String, PathBuf)>, Stop> {
     let unreadable = Stop::Invalid("directory cannot be read");
+    // The tree is named by its folder; a folder the user chose that is itself hidden
+    // (`.cache/tree`) is not noise inside the tree, so it does not name the entries.
     let prefix = root
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !is_noise(n))
         .unwrap_or_default();
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), prefix)];
@@ -555,6 +558,31 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_hidden_root_folder_does_not_hide_its_files() {
+        let root = tempfile::Builder::new()
+            .prefix(".hidden")
+            .tempdir()
+            .unwrap();
+        std::fs::create_dir(root.path().join("sub")).unwrap();
+        std::fs::write(root.path().join("sub/a.txt"), b"a").unwrap();
+        std::fs::write(root.path().join("sub/.DS_Store"), b"x").unwrap();
+        let mut seen = Vec::new();
+        let walked = walk_dir(root.path(), &Limits::default(), &everything, &mut |e| {
+            seen.push(e);
+            true
+        });
+        assert_eq!(walked, Ok(()));
+        assert!(matches!(seen[0], Entry::Skipped { .. }), "{seen:?}");
+        assert_eq!(
+            seen[1],
+            Entry::File {
+                path: "sub/a.txt".into(),
+                bytes: b"a".to_vec()
+            }
+        );
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub enum InputFormat {
     Uke,
     /// A 特定健診 ZIP in the MHLW layout, or one CDA XML document.
     Tokutei,
+    /// FHIR R4 JSON: a Bundle (transaction, batch, document, collection) or one resource
+    /// per file, NDJSON (`.ndjson`, one resource a line), or a directory of such files.
+    Fhir,
 }
 
 /// What to write.
@@ -53,8 +56,9 @@ pub struct ConvertArgs {
     /// Also write the per-file report as JSON to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// 10-digit institution code: the clinic an SS-MIX2 tree or HL7 messages come from
-    /// (their patient ids are its own), and the sender of a tokutei archive.
+    /// 10-digit institution code: the clinic an SS-MIX2 tree, HL7 messages or FHIR
+    /// resources come from (their patient ids are its own), and the sender of a tokutei
+    /// archive.
     #[arg(long)]
     pub facility: Option<String>,
     /// Directory of drug masters (支払基金 `y_*.csv`, HOT) naming UKE drugs; the curated

@@ -5,14 +5,12 @@
 use std::path::Path;
 
 use super::Fatal;
+use super::input_files;
 use super::offline::{self, Item};
 use super::patients::Patients;
-use super::progress::Progress;
-use crate::codec::archive::{self, Limits};
 use crate::codec::hl7v2;
 use crate::domain::InstitutionCode;
 use crate::error::{ErrorCode, Issue};
-use crate::intake::report::file_or_report;
 use crate::intake::{FileReport, Incoming};
 
 /// Reads every message of the input; returns the per-message report.
@@ -22,25 +20,10 @@ pub fn read(
     patients: &mut Patients,
 ) -> Result<Vec<FileReport>, Fatal> {
     let mut items = Vec::new();
-    if input.is_dir() {
-        let progress = Progress::new(Some(archive::count_dir(input)?), "files");
-        let limits = Limits::default();
-        archive::walk_dir(input, &limits, &archive::everything, &mut |entry| {
-            progress.step();
-            match file_or_report(entry) {
-                Ok((path, bytes)) => messages(&path, &bytes, facility, &mut items),
-                Err(report) => items.push(Item::Reported(*report)),
-            }
-            true
-        })?;
-        progress.finish();
-    } else {
-        let bytes = std::fs::read(input).map_err(|_| Fatal("the input cannot be read".into()))?;
-        let name = input
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        messages(&name, &bytes, facility, &mut items);
-    }
+    input_files::each(input, &mut |found| match found {
+        Ok((path, bytes)) => messages(path, bytes, facility, &mut items),
+        Err(report) => items.push(Item::Reported(report)),
+    })?;
     Ok(offline::settle(items, patients))
 }
 

@@ -1,6 +1,7 @@
 //! Reads an SS-MIX2 storage tree (a directory, or a zip / tar / tar.gz archive of one)
 //! with the import's own walker and file check (`codec::archive`,
-//! `intake::storage_file`).
+//! `intake::storage_file`). As in the gateway's import, an archive that breaks or reaches a
+//! limit part-way keeps the files read before, and is itself reported rejected.
 
 use std::fs::File;
 use std::io::Read;
@@ -13,6 +14,7 @@ use super::progress::Progress;
 use crate::codec::archive::{self, Entry, Limits};
 use crate::domain::InstitutionCode;
 use crate::intake::FileReport;
+use crate::intake::report::stopped;
 use crate::intake::storage_file::{TreeItem, tree_item};
 
 /// Reads every file of the tree; returns the per-file report.
@@ -36,11 +38,16 @@ pub fn read(
         true
     };
     let limits = Limits::default();
-    if input.is_dir() {
+    let name = input
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    // A walk that stops part-way keeps what it read, as the gateway's import does; the
+    // archive gets a rejected row saying why the rest was not read.
+    let walked = if input.is_dir() {
         progress = Progress::new(Some(archive::count_dir(input)?), "files");
         archive::walk_dir(input, &limits, &archive::everything, &mut |e| {
             sink(e, &progress)
-        })?;
+        })
     } else {
         let unreadable = || Fatal("the input cannot be read".into());
         let mut file = File::open(input).map_err(|_| unreadable())?;
@@ -54,7 +61,10 @@ pub fn read(
         let file = File::open(input).map_err(|_| unreadable())?;
         archive::walk_archive(file, kind, &limits, &archive::everything, &mut |e| {
             sink(e, &progress)
-        })?;
+        })
+    };
+    if let Err(stop) = walked {
+        items.push(Item::Reported(stopped(name, stop)));
     }
     progress.finish();
     Ok(offline::settle(items, patients))

@@ -1,6 +1,7 @@
 //! Reads a 特定健診 submission (`codec::tokutei::read_submission`): a ZIP in the MHLW
-//! layout or one CDA document. Each document is a report row (its results the records);
-//! an entry that yields no document is a rejected row with its first error.
+//! layout or one CDA document. Each document is a report row (its results the records,
+//! filed under the person its member id names as the gateway files them); an entry that
+//! yields no document is a rejected row with its first error.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,7 +11,7 @@ use super::patients::Patients;
 use crate::codec::tokutei::{ReadLimits, read_submission};
 use crate::domain::{ClinicalRecord, SubjectRef};
 use crate::error::Issue;
-use crate::intake::FileReport;
+use crate::intake::{FileReport, identity};
 use crate::mapping::checkup_items::CheckupItems;
 
 /// The entry an issue belongs to: its location up to the first space (`…/DATA/h1.xml`).
@@ -58,12 +59,23 @@ pub fn read(
     for doc in &read.documents {
         let d = &doc.document;
         let subject = SubjectRef::Member(d.member.clone());
-        patients.add_demographics(&subject, &d.demographics);
+        let mut linking = Vec::new();
+        let Ok(owner) =
+            identity::resolve_owner(patients, &subject, &d.demographics, &doc.path, &mut linking);
+        patients.describe(owner, &d.demographics);
         for code in [&d.performer, &d.author].into_iter().flatten() {
             patients.add_organization(code, None);
         }
         for r in &d.results {
-            patients.add_record(&subject, ClinicalRecord::Lab(r.clone()));
+            // As the gateway stores them: the performing institution when the result names none.
+            let mut result = r.clone();
+            result.facility = result.facility.or_else(|| d.performer.clone());
+            patients.file(
+                owner,
+                Some(&subject),
+                &doc.path,
+                ClinicalRecord::Lab(result),
+            );
         }
         let path = if doc.path.is_empty() {
             name.clone()
@@ -73,7 +85,8 @@ pub fn read(
         let warnings = by_entry
             .remove(&doc.path)
             .unwrap_or_default()
-            .iter()
+            .into_iter()
+            .chain(&linking)
             .map(|i| format!("{} at {}", i.code, i.location))
             .collect();
         reports.push(FileReport::accepted(path, d.results.len(), warnings));

@@ -1,6 +1,9 @@
 //! Reads a UKE claims file (`codec::uke`): medication claims and diagnoses per receipt,
-//! filed under the member the HO record names (and linked to the clinic's カルテ番号).
-//! The file is one report row; its issues (by line and field) are the row's warnings.
+//! filed under the person the HO record's member id names, the clinic's カルテ番号 linked
+//! to that person, as the gateway's claims intake does (`intake::identity::link_receipt`).
+//! Receipts without a member id (公費単独) stay with the clinic's patient. The file is one
+//! report row; its issues (by line and field) and the links refused are the row's
+//! warnings.
 
 use std::path::Path;
 
@@ -8,7 +11,7 @@ use super::Fatal;
 use super::patients::Patients;
 use crate::codec::uke;
 use crate::domain::ClinicalRecord;
-use crate::intake::FileReport;
+use crate::intake::{FileReport, Owner, identity};
 use crate::mapping::drug_master::DrugMaster;
 
 /// Reads the file; a file that is not UKE at all is a fatal error.
@@ -26,18 +29,25 @@ pub fn read(
     let claims = uke::to_domain(&file, Some(&master));
     patients.add_organization(&claims.institution, file.header.record.name.as_deref());
     let mut records = 0;
+    let mut issues = Vec::new();
     for receipt in claims.receipts {
-        patients.add_demographics(&receipt.subject, &receipt.demographics);
-        if let Some(link) = &receipt.coverage {
-            patients.add_demographics(&link.subject, &receipt.demographics);
-            patients.link(&link.subject, &link.member);
+        let location = format!("line {}", receipt.line);
+        let Ok((owner, link)) = identity::link_receipt(patients, &receipt, &location, &mut issues);
+        patients.describe(owner, &receipt.demographics);
+        if let Some(link) = link {
+            let patient = Owner {
+                patient_pk: link.patient_pk,
+                person_pk: None,
+            };
+            patients.describe(patient, &receipt.demographics);
         }
         records += receipt.medications.len() + receipt.conditions.len();
+        let subject = Some(&receipt.subject);
         for m in receipt.medications {
-            patients.add_record(&receipt.subject, ClinicalRecord::Medication(m));
+            patients.file(owner, subject, &location, ClinicalRecord::Medication(m));
         }
         for c in receipt.conditions {
-            patients.add_record(&receipt.subject, ClinicalRecord::Condition(c));
+            patients.file(owner, subject, &location, ClinicalRecord::Condition(c));
         }
     }
     let path = input
@@ -46,6 +56,7 @@ pub fn read(
     let warnings = file
         .issues
         .iter()
+        .chain(&issues)
         .map(|i| format!("{} at {}", i.code, i.location))
         .collect();
     Ok(vec![FileReport::accepted(path, records, warnings)])

@@ -2,15 +2,19 @@
 //! no database and no server.
 //!
 //! ```text
-//! input (ssmix2 tree or archive | hl7v2 files | UKE file | 特定健診 ZIP or XML)
-//!   └─ from_* readers: the existing codecs decode and map each file (codec::hl7v2,
-//!      codec::ssmix2 via service::ssmix2::prepare_file, codec::uke, codec::tokutei)
-//!        ├─ offline: what the store would decide (accepted, duplicate, superseded,
-//!        │  rejected), without a store
+//! input (ssmix2 tree or archive | hl7v2 files | UKE file | 特定健診 ZIP or XML | FHIR JSON)
+//!   └─ from_* readers: the codecs decode and map each file (codec::hl7v2, codec::ssmix2
+//!      via intake::storage_file, codec::uke, codec::tokutei, codec::fhir::admit)
+//!        ├─ offline: what the gateway would decide (accepted, duplicate, superseded,
+//!        │  rejected: intake::decide), without a store
 //!        ├─ report: one row per file, the SS-MIX2 import report's vocabulary
-//!        └─ patients: records grouped per patient / person (linked by member id)
+//!        └─ patients: the persons and patients in memory, linked by the gateway's own
+//!           rules (intake::identity)
 //!   └─ to_fhir (fhir, ndjson) or to_lab (csv, tokutei) writers
 //! ```
+//!
+//! Layering: convert uses the core (`domain`, `codec`, `mapping`, `intake`), never
+//! `service`, `store` or `http`.
 //!
 //! One concept per file: `args` (the command line and which combinations make sense),
 //! `offline`, `patients`, `report`, `progress`, one reader per input format and one
@@ -19,10 +23,12 @@
 //! Errors name locations (file, line, segment, field), never patient values.
 
 mod args;
+mod from_fhir;
 mod from_hl7v2;
 mod from_ssmix2;
 mod from_tokutei;
 mod from_uke;
+mod input_files;
 mod offline;
 mod patients;
 mod progress;
@@ -33,10 +39,11 @@ mod to_lab;
 use std::process::ExitCode;
 
 pub use args::{ConvertArgs, InputFormat, OutputFormat};
-pub use patients::{Patient, Patients};
+pub use patients::{Patient, Patients, RecordPlace};
 pub use report::ConvertReport;
 
 use crate::domain::InstitutionCode;
+use crate::intake::FileReport;
 use crate::mapping::checkup_items::CheckupItems;
 
 /// Why a conversion could not run at all (exit code 2). Says where, never what.
@@ -102,16 +109,13 @@ fn facility(args: &ConvertArgs, why: &str) -> Result<InstitutionCode, Fatal> {
         .map_err(|_| Fatal("--facility must be a 10-digit institution code".into()))
 }
 
-/// Reads the input, writes the output, and returns the report.
-pub fn convert(args: &ConvertArgs) -> Result<ConvertReport, Fatal> {
-    args::check_combination(args.from, args.to)?;
+/// Reads the input as the gateway would take it in: the persons and patients with their
+/// records, and one report row per file (or message, resource). Writes nothing.
+pub fn read(args: &ConvertArgs) -> Result<(Patients, Vec<FileReport>), Fatal> {
     if !args.input.exists() {
         return Err(Fatal("the input does not exist".into()));
     }
-    let items = CheckupItems::bundled()
-        .map_err(|_| Fatal("the bundled checkup item table cannot be read".into()))?;
     let mut patients = Patients::default();
-    let mut report = ConvertReport::new(args.from, args.to);
     let files = match args.from {
         InputFormat::Ssmix2 => {
             let facility = facility(args, "with --from ssmix2 (the clinic the tree is from)")?;
@@ -121,9 +125,27 @@ pub fn convert(args: &ConvertArgs) -> Result<ConvertReport, Fatal> {
             let facility = facility(args, "with --from hl7v2 (the sending clinic)")?;
             from_hl7v2::read(&args.input, &facility, &mut patients)?
         }
+        InputFormat::Fhir => {
+            let facility = facility(args, "with --from fhir (the sending institution)")?;
+            from_fhir::read(&args.input, &facility, &mut patients)?
+        }
         InputFormat::Uke => from_uke::read(&args.input, args.masters.as_deref(), &mut patients)?,
-        InputFormat::Tokutei => from_tokutei::read(&args.input, items, &mut patients)?,
+        InputFormat::Tokutei => from_tokutei::read(&args.input, checkup_items()?, &mut patients)?,
     };
+    Ok((patients, files))
+}
+
+fn checkup_items() -> Result<&'static CheckupItems, Fatal> {
+    CheckupItems::bundled()
+        .map_err(|_| Fatal("the bundled checkup item table cannot be read".into()))
+}
+
+/// Reads the input, writes the output, and returns the report.
+pub fn convert(args: &ConvertArgs) -> Result<ConvertReport, Fatal> {
+    args::check_combination(args.from, args.to)?;
+    let items = checkup_items()?;
+    let (patients, files) = read(args)?;
+    let mut report = ConvertReport::new(args.from, args.to);
     for file in files {
         report.add(file);
     }

@@ -106,7 +106,7 @@ pub fn write(
     }
     let mut per_bundle_orgs;
     let mut global_orgs = BTreeSet::new();
-    for (i, patient) in patients.iter().enumerate() {
+    for (i, patient) in patients.grouped().iter().enumerate() {
         let n = i + 1;
         // A Bundle per patient carries its own organizations; ndjson and stdout write each once.
         let orgs = match (format, output) {

@@ -57,7 +57,7 @@ pub fn write_csv(
     out.write_all(&lab_csv::header())
         .map_err(|_| unwritable())?;
     let mut seq = 0i64;
-    for patient in patients.iter() {
+    for patient in &patients.grouped() {
         let Some(member) = &patient.member else {
             summary.unlinked_lab_results += labs(patient).count();
             continue;
@@ -85,8 +85,9 @@ pub fn write_tokutei(
 ) -> Result<OutputSummary, Fatal> {
     require_labs(patients)?;
     let mut summary = OutputSummary::default();
+    let groups = patients.grouped();
     let mut by_insurer: BTreeMap<String, Vec<&Patient>> = BTreeMap::new();
-    for patient in patients.iter() {
+    for patient in &groups {
         match &patient.member {
             Some(m) => by_insurer
                 .entry(m.insurer().as_str().to_owned())

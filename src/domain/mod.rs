@@ -19,6 +19,7 @@ pub mod medication;
 pub mod medication_list;
 pub mod member_id;
 pub mod person;
+pub mod person_link;
 pub mod provenance;
 pub mod record;
 pub mod registration;

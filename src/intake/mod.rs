@@ -8,16 +8,21 @@
 //! * `disposition`: the one rule deciding accepted / duplicate / superseded / rejected
 //!   (and refusing a reused key with other content), over an abstract set of seen keys
 //!   the service backs with the database and `convert` with memory;
+//! * `identity`: whom the records belong to (patients, persons and the links insurance
+//!   makes between them), over an abstract set of identities the store backs with its
+//!   tables and `convert` with memory;
 //! * `report`: the per-file report both print.
 //!
 //! Layering: this module sits above `codec` and `domain` and below `store`, `service`
 //! and `convert`; it holds no SQL and no HTTP.
 
 pub mod disposition;
+pub mod identity;
 pub mod incoming;
 pub mod report;
 pub mod storage_file;
 
 pub use disposition::{Disposition, KeyState, KeysInMemory, SeenKeys, Verdict, decide};
+pub use identity::{CoverageLinked, Identities, Owner, PatientLinked, PersonLink};
 pub use incoming::{Incoming, StorageOrigin};
 pub use report::{FileReport, ImportSummary};

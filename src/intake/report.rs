@@ -207,6 +207,25 @@ pub fn key_reused(storage_file: bool) -> Issue {
     Issue::error(ErrorCode::IntakeKeyReused, location, message)
 }
 
+/// The row of an archive (or directory) whose walk stopped part-way: the entries reported
+/// before it were read; the rest of the archive was not.
+pub fn stopped(path: String, stop: Stop) -> FileReport {
+    let problem = stop_problem(stop);
+    match problem.issues.first() {
+        Some(issue) => FileReport::rejected(path, issue),
+        None => FileReport::bare(path, "rejected"),
+    }
+}
+
+/// Why a Bundle whose identifier came before with other content is refused.
+pub fn bundle_key_reused() -> Issue {
+    Issue::error(
+        ErrorCode::IntakeKeyReused,
+        "Bundle.identifier",
+        "a Bundle with this identifier and other content was received before; send changes with a new identifier",
+    )
+}
+
 /// Why the walk of a tree stopped, under the `archive.*` codes.
 pub fn stop_problem(stop: Stop) -> Problem {
     let code = match stop {

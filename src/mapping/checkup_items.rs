@@ -30,7 +30,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use super::csv_table::{Row, TableError, TableSource, parse_table};
+use super::curated::{CuratedRow, CuratedTable, TableError, TableSource};
 use super::unit_conversions::{UnitConversion, UnitConversions, normalise_unit};
 use crate::domain::code_system::KnownSystem;
 use crate::domain::{Decimal, LabResult};
@@ -316,7 +316,7 @@ fn is_oid(s: &str) -> bool {
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn parse_item(row: &Row) -> Result<CheckupItem, TableError> {
+fn parse_item(row: &CuratedRow) -> Result<CheckupItem, TableError> {
     let bad = |message: &str| TableError::row(TABLE, row.line, message);
     let code = row.get(0);
     if !is_code17(code) {
@@ -416,12 +416,13 @@ impl CheckupItems {
     /// Parses an item table and a unit conversion table (e.g. newer editions supplied by
     /// the operator).
     pub fn parse(items_csv: &str, conversions_csv: &str) -> Result<Self, TableError> {
-        let table = parse_table(TABLE, items_csv, &COLUMNS)?;
+        let table = CuratedTable::parse(TABLE, items_csv)?;
+        let rows = table.select(&COLUMNS, &[])?;
         let conversions = UnitConversions::parse(conversions_csv)?;
-        let mut items = Vec::with_capacity(table.rows.len());
-        let mut by_code = HashMap::with_capacity(table.rows.len());
+        let mut items = Vec::with_capacity(rows.len());
+        let mut by_code = HashMap::with_capacity(rows.len());
         let mut by_stem: HashMap<String, Vec<usize>> = HashMap::new();
-        for row in &table.rows {
+        for row in &rows {
             let item = parse_item(row)?;
             let index = items.len();
             if by_code.insert(item.code.clone(), index).is_some() {
@@ -434,7 +435,7 @@ impl CheckupItems {
             }
             items.push(item);
         }
-        for (item, row) in items.iter().zip(&table.rows) {
+        for (item, row) in items.iter().zip(&rows) {
             if item
                 .group
                 .as_ref()
@@ -448,7 +449,7 @@ impl CheckupItems {
             }
         }
         Ok(Self {
-            source: table.source,
+            source: table.source(),
             items,
             by_code,
             by_stem,

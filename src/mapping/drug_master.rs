@@ -208,42 +208,35 @@ impl DrugMaster {
 
     fn add_curated(&mut self, name: &str, text: &str) -> Result<(), Problem> {
         let table = CuratedTable::parse(name, text)?;
-        let col = |c: &str| {
-            table.column(c).ok_or_else(|| {
-                Problem::new(
-                    ErrorCode::MappingInvalid,
-                    format!("{name} line 1"),
-                    format!("missing column {c}"),
-                )
-            })
-        };
-        let (receipt, hot9, yj, price) = (
-            col("receipt_code")?,
-            col("hot9")?,
-            col("yj_code")?,
-            col("price_code")?,
-        );
-        let (drug, ingredient, unit) = (col("name")?, col("ingredient")?, col("unit")?);
-        for row in &table.rows {
-            let get = |i: usize| {
-                row.fields
-                    .get(i)
-                    .filter(|f| !f.is_empty())
-                    .map(String::to_owned)
-            };
-            let hot9 = get(hot9);
+        // yj7 and class4 are derived from the codes (checked by the tests); not read.
+        let rows = table.select(
+            &[
+                "receipt_code",
+                "hot9",
+                "yj_code",
+                "price_code",
+                "name",
+                "ingredient",
+                "unit",
+            ],
+            &["yj7", "class4"],
+        )?;
+        for row in &rows {
+            // Fields in the order selected above.
+            let get = |i: usize| row.opt(i).map(str::to_owned);
+            let hot9 = get(1);
             let entry = self.add_row(&MasterRow {
-                receipt: get(receipt).into_iter().collect(),
+                receipt: get(0).into_iter().collect(),
                 hot7: hot9.as_deref().and_then(|h| h.get(..7)).map(str::to_owned),
                 hot9,
-                yj: get(yj),
-                price: get(price),
-                name: get(drug),
-                unit: get(unit),
+                yj: get(2),
+                price: get(3),
+                name: get(4),
+                unit: get(6),
                 hot13: None,
             });
             if let Some(e) = entry.and_then(|i| self.entries.get_mut(i)) {
-                e.ingredient = e.ingredient.take().or_else(|| get(ingredient));
+                e.ingredient = e.ingredient.take().or_else(|| get(5));
             }
         }
         Ok(())

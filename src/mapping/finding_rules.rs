@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use super::csv_table::{TableError, TableSource, parse_table};
+use super::curated::{CuratedTable, TableError, TableSource};
 use crate::domain::{Coding, FindingRule, FindingSeverity, RuleSetting};
 
 const TABLE: &str = "medication-findings.csv";
@@ -55,9 +55,10 @@ impl FindingRules {
 
     /// Parses and checks a rules table.
     pub fn parse(text: &str) -> Result<Self, TableError> {
-        let table = parse_table(TABLE, text, &COLUMNS)?;
-        let mut settings: Vec<RuleSetting> = Vec::with_capacity(table.rows.len());
-        for row in &table.rows {
+        let table = CuratedTable::parse(TABLE, text)?;
+        let rows = table.select(&COLUMNS, &[])?;
+        let mut settings: Vec<RuleSetting> = Vec::with_capacity(rows.len());
+        for row in &rows {
             let bad = |message: &str| TableError::row(TABLE, row.line, message);
             let rule = FindingRule::parse(row.get(0))
                 .ok_or_else(|| bad("rule must be duplicate-therapy, same-class or polypharmacy"))?;
@@ -94,7 +95,7 @@ impl FindingRules {
             });
         }
         Ok(Self {
-            source: table.source,
+            source: table.source(),
             settings,
         })
     }

@@ -164,34 +164,28 @@ impl LocalDrugTables {
         text: &str,
         issues: &mut Vec<Issue>,
     ) -> usize {
-        let table = match CuratedTable::parse(name, text) {
-            Ok(t) => t,
-            Err(problem) => {
-                issues.extend(problem.issues.into_iter().map(|mut i| {
-                    i.severity = crate::error::Severity::Warning;
-                    i.message = format!("{}; file skipped", i.message);
-                    i
-                }));
+        let rows = match CuratedTable::parse(name, text).and_then(|t| {
+            t.select(
+                &["local_code", "target_system", "target_code"],
+                &["local_system", "name"],
+            )
+        }) {
+            Ok(rows) => rows,
+            Err(e) => {
+                issues.push(Issue::warning(
+                    ErrorCode::MappingInvalid,
+                    format!("{} line {}", e.table, e.line),
+                    format!("{}; file skipped", e.message),
+                ));
                 return 0;
             }
         };
-        let (Some(code_col), Some(system_col), Some(target_col)) = (
-            table.column("local_code"),
-            table.column("target_system"),
-            table.column("target_code"),
-        ) else {
-            issues.push(Issue::warning(
-                ErrorCode::MappingInvalid,
-                format!("{name} line 1"),
-                "header row must name local_code, target_system and target_code; file skipped",
-            ));
-            return 0;
-        };
-        let local_system_col = table.column("local_system");
+        // Fields in the order selected above.
+        let (code_col, system_col, target_col, local_system_col) = (0, 1, 2, 3);
         let map = self.tables.entry(institution).or_default();
         let mut used = 0;
-        for row in &table.rows {
-            let get = |i: usize| row.fields.get(i).map_or("", String::as_str);
+        for row in &rows {
+            let get = |i: usize| row.get(i);
             let skip = |issues: &mut Vec<Issue>, message: &str| {
                 issues.push(Issue::warning(
                     ErrorCode::MappingInvalid,
@@ -219,10 +213,7 @@ impl LocalDrugTables {
                 );
                 continue;
             }
-            let local_system = local_system_col
-                .map(get)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned);
+            let local_system = row.opt(local_system_col).map(str::to_owned);
             let rows = map.entry(code.to_owned()).or_default();
             if rows.iter().any(|r| r.local_system == local_system) {
                 skip(issues, "the code appears on an earlier row");

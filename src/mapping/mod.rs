@@ -3,13 +3,12 @@
 //! medication-list rules (`finding_rules`).
 //!
 //! Small curated tables ship in `mappings/` (UTF-8 CSV starting with `# source:`,
-//! `# version:` and `# licence:` lines, then a header row) so tests and demos work out of
-//! the box; the full public masters an operator downloads are read from a directory and can
+//! `# version:` and `# licence:` lines, then a header row; one reader, `curated`, for every
+//! table) so tests and demos work out of the box; the full public masters an operator downloads are read from a directory and can
 //! be reloaded without restart. Loaders check every row and refuse a malformed table as a
 //! whole, naming the line; nothing here guesses around bad data.
 
 pub mod checkup_items;
-pub mod csv_table;
 pub mod curated;
 pub mod drug_master;
 pub mod finding_rules;

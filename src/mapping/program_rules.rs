@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use super::csv_table::{TableError, TableSource, parse_table};
+use super::curated::{CuratedRow, CuratedTable, TableError, TableSource};
 use crate::domain::{Coding, FindingSeverity};
 
 const RULES_TABLE: &str = "program-findings.csv";
@@ -94,7 +94,7 @@ static BUNDLED: LazyLock<Result<ProgramRules, TableError>> = LazyLock::new(|| {
     )
 });
 
-fn number(row: &super::csv_table::Row, index: usize, name: &str) -> Result<u32, TableError> {
+fn number(row: &CuratedRow, index: usize, name: &str) -> Result<u32, TableError> {
     match row.opt(index) {
         None => Ok(0),
         Some(v) => v.parse().map_err(|_| {
@@ -115,9 +115,9 @@ impl ProgramRules {
 
     /// Parses and checks both tables.
     pub fn parse(rules: &str, related: &str) -> Result<Self, TableError> {
-        let table = parse_table(RULES_TABLE, rules, &RULES_COLUMNS)?;
+        let table = CuratedTable::parse(RULES_TABLE, rules)?;
         let mut settings: Vec<ProgramSetting> = Vec::new();
-        for row in &table.rows {
+        for row in &table.select(&RULES_COLUMNS, &[])? {
             let bad = |message: &str| TableError::row(RULES_TABLE, row.line, message);
             let rule = ProgramRule::parse(row.get(0)).ok_or_else(|| {
                 bad("rule must be untreated-high-risk, interrupted-treatment or frequent-tests")
@@ -160,9 +160,9 @@ impl ProgramRules {
             }
             settings.push(setting);
         }
-        let related_table = parse_table(RELATED_TABLE, related, &RELATED_COLUMNS)?;
+        let related_table = CuratedTable::parse(RELATED_TABLE, related)?;
         let mut related_rows = Vec::new();
-        for row in &related_table.rows {
+        for row in &related_table.select(&RELATED_COLUMNS, &[])? {
             let bad = |message: &str| TableError::row(RELATED_TABLE, row.line, message);
             let measure = row.opt(0).ok_or_else(|| bad("measure is empty"))?;
             let kind = match row.get(1) {
@@ -192,8 +192,8 @@ impl ProgramRules {
             related_rows.push((measure.to_owned(), kind, prefix.to_owned()));
         }
         Ok(Self {
-            source: table.source,
-            related_source: related_table.source,
+            source: table.source(),
+            related_source: related_table.source(),
             settings,
             related: related_rows,
         })

@@ -10,7 +10,7 @@
 use std::sync::LazyLock;
 
 use super::checkup_items::{CheckupItems, ItemQuantity};
-use super::csv_table::{TableError, TableSource, parse_table};
+use super::curated::{CuratedTable, TableError, TableSource};
 use crate::domain::{Decimal, LabResult, LabValue, Sex};
 
 const TABLE: &str = "thresholds.csv";
@@ -138,9 +138,10 @@ impl Thresholds {
     /// Parses a thresholds table. Within a measure and sex, the consultation threshold
     /// must lie beyond the guidance threshold in the direction of the comparator.
     pub fn parse(text: &str) -> Result<Self, TableError> {
-        let table = parse_table(TABLE, text, &COLUMNS)?;
-        let mut rules: Vec<Threshold> = Vec::with_capacity(table.rows.len());
-        for row in &table.rows {
+        let table = CuratedTable::parse(TABLE, text)?;
+        let rows = table.select(&COLUMNS, &[])?;
+        let mut rules: Vec<Threshold> = Vec::with_capacity(rows.len());
+        for row in &rows {
             let bad = |message: &str| TableError::row(TABLE, row.line, message);
             let measure = row.get(0);
             if measure.is_empty()
@@ -201,7 +202,7 @@ impl Thresholds {
             rules.push(rule);
         }
         Ok(Self {
-            source: table.source,
+            source: table.source(),
             rules,
         })
     }
@@ -411,7 +412,7 @@ mod tests {
         );
         assert!(matches!(
             Thresholds::parse(&inverted),
-            Err(TableError::Row { line: 6, .. })
+            Err(TableError { line: 6, .. })
         ));
         let bad_level = format!("{head}sbp,x,urgent,>=,140,mm[Hg],\n");
         assert!(Thresholds::parse(&bad_level).is_err());

@@ -9,7 +9,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::csv_table::{TableError, TableSource, parse_table};
+use super::curated::{CuratedTable, TableError, TableSource};
 use crate::domain::Decimal;
 
 const TABLE: &str = "checkup-unit-conversions.csv";
@@ -73,7 +73,7 @@ pub fn normalise_unit(unit: &str) -> String {
         .to_owned()
 }
 
-fn number(row: &super::csv_table::Row, index: usize, column: &str) -> Result<f64, TableError> {
+fn number(row: &super::curated::CuratedRow, index: usize, column: &str) -> Result<f64, TableError> {
     let cell = row.get(index);
     Decimal::parse(cell)
         .map(|d| d.to_f64())
@@ -83,9 +83,10 @@ fn number(row: &super::csv_table::Row, index: usize, column: &str) -> Result<f64
 impl UnitConversions {
     /// Parses the conversion table.
     pub fn parse(text: &str) -> Result<Self, TableError> {
-        let table = parse_table(TABLE, text, &COLUMNS)?;
-        let mut rules: Vec<UnitConversion> = Vec::with_capacity(table.rows.len());
-        for row in &table.rows {
+        let table = CuratedTable::parse(TABLE, text)?;
+        let rows = table.select(&COLUMNS, &[])?;
+        let mut rules: Vec<UnitConversion> = Vec::with_capacity(rows.len());
+        for row in &rows {
             let analyte = match row.get(0) {
                 "*" => None,
                 a if a.len() == 5 && a.bytes().all(|b| b.is_ascii_alphanumeric()) => {
@@ -133,7 +134,7 @@ impl UnitConversions {
             rules.push(rule);
         }
         Ok(Self {
-            source: table.source,
+            source: table.source(),
             rules,
         })
     }
@@ -207,7 +208,7 @@ mod tests {
         let bad = "# source: s\n# version: v\n# licence: l\nanalyte,from_unit,to_unit,factor,offset,note\n*,mg/L,mg/dL,x,0,\n";
         assert!(matches!(
             UnitConversions::parse(bad),
-            Err(TableError::Row { line: 5, .. })
+            Err(TableError { line: 5, .. })
         ));
     }
 }

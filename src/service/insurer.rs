@@ -14,10 +14,9 @@ use crate::codec::{tokutei, uke};
 use crate::domain::datetime::now_millis;
 use crate::domain::{ClinicalRecord, InsurerNumber, Provenance, SourceFormat, SubjectRef};
 use crate::error::{ErrorCode, Issue, Problem};
+use crate::intake::identity;
 use crate::service::derived::{Agent, Origin, Writer};
-use crate::service::intake::{
-    hex, quarantine, record_input, resolve_owner, seen_before, store_record,
-};
+use crate::service::intake::{hex, quarantine, record_input, seen_before, store_record};
 use crate::service::report::ImportReport;
 use crate::service::{Ctx, sha256};
 use crate::store::audit::AuditEntry;
@@ -157,30 +156,14 @@ pub async fn post_claims(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<Impor
             let mut writer = Writer::new(&origin);
             for receipt in &own {
                 let location = format!("line {}", receipt.line);
-                let owner = resolve_owner(
-                    tx,
-                    &receipt.subject,
-                    &receipt.demographics,
-                    &location,
-                    &mut issues,
-                )?;
                 // The claiming clinic's patient number ties its own records to the person.
-                if let (Some(link), Some(person)) = (&receipt.coverage, owner.person_pk)
-                    && let SubjectRef::Local { facility, local_id } = &link.subject
-                {
-                    let patient = tx.upsert_local_patient(
-                        facility.as_str(),
-                        local_id,
-                        &receipt.demographics,
-                    )?;
-                    if patient.person_pk.is_none() {
-                        tx.link_patient(patient.pk, person)?;
-                    }
+                let (owner, link) = identity::link_receipt(tx, receipt, &location, &mut issues)?;
+                if let Some(link) = link {
                     tx.insert_coverage(&NewCoverage {
-                        patient_pk: Some(patient.pk),
-                        person_pk: Some(person),
+                        patient_pk: link.patient_pk,
+                        person_pk: Some(link.person_pk),
                         member_key: &link.member.key(),
-                        active: true,
+                        active: link.active,
                         source_resource_pk: None,
                         input_id,
                         client_id: ctx2.caller.client_id,
@@ -358,7 +341,8 @@ pub async fn post_checkups(
             for doc in &own {
                 let d = &doc.document;
                 let subject = SubjectRef::Member(d.member.clone());
-                let owner = resolve_owner(tx, &subject, &d.demographics, &doc.path, &mut issues)?;
+                let owner =
+                    identity::resolve_owner(tx, &subject, &d.demographics, &doc.path, &mut issues)?;
                 let prov = Provenance {
                     client_id: ctx2.caller.client_id,
                     input_id,

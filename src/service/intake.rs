@@ -1,13 +1,13 @@
 //! What every file and message intake shares: recording the input, the idempotency key of
-//! a re-sent input, the quarantine of refused inputs, and resolving subjects to people.
+//! a re-sent input, and the quarantine of refused inputs (whom the records belong to is
+//! `intake::identity`, shared with `kakari convert`).
 
 use crate::auth::Caller;
-use crate::domain::{ClinicalRecord, Demographics, Provenance, SubjectRef};
-use crate::error::{Issue, Problem};
+use crate::domain::{ClinicalRecord, Provenance};
+use crate::error::Problem;
 use crate::service::Ctx;
 use crate::store::Tx;
 use crate::store::inputs::{KeyClaim, NewInput, NewQuarantine};
-use crate::store::persons::{PersonLink, birth_date_text, sex_code};
 use crate::store::records::Owner;
 
 /// Hex of a SHA-256 digest.
@@ -86,50 +86,4 @@ pub fn store_record(
         ClinicalRecord::Condition(c) => tx.insert_condition(c, owner, prov, None)?,
         ClinicalRecord::Allergy(a) => tx.insert_allergy(a, owner, prov, None)?,
     })
-}
-
-/// Resolves the subject of records decoded from a file or message. A member id links to
-/// the person (ambiguous family cards stay unlinked, reported); a facility-local id is the
-/// facility's patient.
-pub fn resolve_owner(
-    tx: &mut Tx<'_>,
-    subject: &SubjectRef,
-    demographics: &Demographics,
-    location: &str,
-    issues: &mut Vec<Issue>,
-) -> Result<Owner, Problem> {
-    match subject {
-        SubjectRef::Member(member) => {
-            let birth = birth_date_text(demographics.birth_date);
-            let sex = sex_code(demographics.sex);
-            match tx.resolve_person(member, birth, sex)? {
-                PersonLink::Linked(pk) => Ok(Owner {
-                    patient_pk: None,
-                    person_pk: Some(pk),
-                }),
-                PersonLink::Ambiguous { .. } => {
-                    issues.push(Issue::warning(
-                        crate::error::ErrorCode::InvalidMemberId,
-                        location,
-                        "member id without 枝番 matches several family members; records kept unlinked",
-                    ));
-                    Ok(Owner::default())
-                }
-            }
-        }
-        SubjectRef::Local { facility, local_id } => {
-            let row = tx.upsert_local_patient(facility.as_str(), local_id, demographics)?;
-            Ok(Owner {
-                patient_pk: Some(row.pk),
-                person_pk: None,
-            })
-        }
-        SubjectRef::FhirPatient(id) => {
-            let row = tx.ensure_fhir_patient(id, None)?;
-            Ok(Owner {
-                patient_pk: Some(row.pk),
-                person_pk: None,
-            })
-        }
-    }
 }

@@ -15,15 +15,15 @@
 
 use crate::codec::hl7v2::MappedMessage;
 use crate::domain::{MemberId, Provenance, SourceFormat};
-use crate::error::{ErrorCode, Issue, Problem};
+use crate::error::{Issue, Problem};
 use crate::intake::report::key_reused_issue;
-use crate::intake::{Disposition, Incoming, KeyState, SeenKeys, Verdict, decide};
+use crate::intake::{Disposition, Incoming, KeyState, SeenKeys, Verdict, decide, identity};
 use crate::service::Ctx;
 use crate::service::derived::{self, Agent, Origin, PatientSide, Writer};
-use crate::service::intake::{record_input, resolve_owner, store_record};
+use crate::service::intake::{record_input, store_record};
 use crate::store::inputs::{KeyClaim, NewQuarantine};
 use crate::store::messages::NewMessage;
-use crate::store::persons::{NewCoverage, PersonLink, birth_date_text, sex_code};
+use crate::store::persons::NewCoverage;
 use crate::store::records::Owner;
 use crate::store::{StoreError, Tx};
 
@@ -207,15 +207,7 @@ fn accept(
     let (format, source) = format_of(incoming);
     let input_id = record_message_input(tx, ctx, incoming, mapped, received_at)?;
     let mut warnings = Vec::new();
-    let (owner, members) = link_subject(
-        tx,
-        ctx,
-        incoming,
-        mapped,
-        input_id,
-        received_at,
-        &mut warnings,
-    )?;
+    let (owner, members) = link_subject(tx, ctx, incoming, input_id, received_at, &mut warnings)?;
     let mut stored = Vec::with_capacity(mapped.records.len());
     for record in &mapped.records {
         let prov = Provenance {
@@ -315,55 +307,31 @@ fn serve_as_fhir(
     writer.finish(tx)
 }
 
-/// Resolves the message's patient (the storage path's id wins over PID-3 for SS-MIX2
-/// files) and links it to the person each IN1 names; returns the patient and the member
-/// ids it was linked to.
+/// Links the message's patient and the persons its IN1 segments name
+/// (`intake::identity::link_message`, as `kakari convert` does) and records a coverage per
+/// link; returns the patient and the member ids it was linked to.
 fn link_subject(
     tx: &mut Tx<'_>,
     ctx: &Ctx,
     incoming: &Incoming,
-    mapped: &MappedMessage,
     input_id: i64,
     received_at: i64,
     warnings: &mut Vec<Issue>,
 ) -> Result<(Owner, Vec<MemberId>), Problem> {
-    let subject = incoming.subject();
-    let demographics = mapped
-        .patient
-        .as_ref()
-        .map(|p| p.demographics.clone())
-        .unwrap_or_default();
-    let owner = match &subject {
-        Some(s) => resolve_owner(tx, s, &demographics, "PID-3", warnings)?,
-        None => Owner::default(),
-    };
-    let mut linked = Vec::new();
-    for (i, coverage) in mapped.coverages.iter().enumerate() {
-        let birth = birth_date_text(demographics.birth_date);
-        let sex = sex_code(demographics.sex);
-        let link = tx.resolve_person(&coverage.member, birth, sex)?;
-        let PersonLink::Linked(person) = link else {
-            warnings.push(Issue::warning(
-                ErrorCode::InvalidMemberId,
-                format!("IN1[{}]", i + 1),
-                "member id without 枝番 matches several family members; the patient is not linked yet",
-            ));
-            continue;
-        };
-        if let Some(patient) = owner.patient_pk {
-            tx.link_patient(patient, person)?;
-        }
+    let (owner, links) = identity::link_message(tx, incoming, warnings)?;
+    let mut linked = Vec::with_capacity(links.len());
+    for link in links {
         tx.insert_coverage(&NewCoverage {
-            patient_pk: owner.patient_pk,
-            person_pk: Some(person),
-            member_key: &coverage.member.key(),
-            active: coverage.active,
+            patient_pk: link.patient_pk,
+            person_pk: Some(link.person_pk),
+            member_key: &link.member.key(),
+            active: link.active,
             source_resource_pk: None,
             input_id,
             client_id: ctx.caller.client_id,
             received_at,
         })?;
-        linked.push(coverage.member.clone());
+        linked.push(link.member);
     }
     Ok((owner, linked))
 }

@@ -1,24 +1,21 @@
 //! People (by member id), facility-local patients, and the insurance links between them.
 //!
-//! A person row exists per normalised member id. Where 枝番 is missing the member id is a
-//! family's: the person is chosen by birth date and sex among the family's persons, and
-//! when that does not single one out the link is reported as ambiguous, never guessed.
+//! A person row exists per normalised member id. Which person a member id denotes is the
+//! domain's rule (`domain::person_link`: a family card without 枝番 is resolved by birth
+//! date and sex, an ambiguous one reported, never guessed), run here against the
+//! `persons` table; `Tx` is the intake's `Identities` (`intake::identity`) over these
+//! tables.
 
 use time::Date;
+use time::macros::format_description;
 
 use super::{StoreError, Tx};
 use crate::args;
-use crate::domain::{Demographics, MemberId, Sex};
+use crate::domain::person_link::{self, KnownPerson, LinkFacts, PersonDecision, PersonLookup};
+use crate::domain::{Demographics, InstitutionCode, MemberId, Sex};
+use crate::intake::{Identities, PatientLinked};
 
-/// The outcome of resolving a member id to a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PersonLink {
-    Linked(i64),
-    /// Several family members (or none compatible) match a member id without 枝番.
-    Ambiguous {
-        candidates: usize,
-    },
-}
+pub use crate::intake::PersonLink;
 
 /// A stored local patient.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,11 +60,20 @@ fn sex_text(s: Option<Sex>) -> Option<&'static str> {
     s.map(Sex::as_fhir)
 }
 
-fn compatible(known: &Option<String>, given: &Option<String>) -> bool {
-    match (known, given) {
-        (Some(a), Some(b)) => a == b,
-        _ => true,
-    }
+/// The facts of stored (or given) birth date and sex texts.
+fn facts_of(birth_date: Option<&str>, sex: Option<&str>) -> Result<LinkFacts, StoreError> {
+    let birth_date = birth_date
+        .map(|t| {
+            Date::parse(t, format_description!("[year]-[month]-[day]"))
+                .map_err(|_| StoreError::Decode("a stored birth date is not a date".into()))
+        })
+        .transpose()?;
+    let sex = sex
+        .map(|t| {
+            Sex::from_fhir(t).ok_or_else(|| StoreError::Decode("a stored sex is not a code".into()))
+        })
+        .transpose()?;
+    Ok(LinkFacts { birth_date, sex })
 }
 
 const PATIENT_COLUMNS: &str = "pk, facility, local_id, fhir_id, person_pk";
@@ -325,64 +331,46 @@ impl Tx<'_> {
         )
     }
 
-    /// Finds or creates the person a member id denotes (see the module comment).
+    /// Finds or creates the person a member id denotes (`domain::person_link`), filling
+    /// in the birth date and sex it lacks.
     pub fn resolve_person(
         &mut self,
         member: &MemberId,
         birth_date: Option<String>,
         sex: Option<String>,
     ) -> Result<PersonLink, StoreError> {
-        let key = member.key();
-        let family = member.family_key();
-        if member.branch().is_some() {
-            if let Some(p) = self.person_by_member(member)? {
-                self.fill_person(p.pk, &birth_date, &sex)?;
-                return Ok(PersonLink::Linked(p.pk));
-            }
-            // A person first seen without 枝番 becomes this one when the demographics agree.
-            let branchless = self.conn().query_opt(
-                "SELECT pk, member_key, insurer, birth_date, sex FROM persons WHERE member_key = ?",
-                args![family.as_str()],
-                person_row,
-            )?;
-            if let Some(p) = branchless
-                && compatible(&p.birth_date, &birth_date)
-                && compatible(&p.sex, &sex)
-                && (birth_date.is_some() || sex.is_some())
-            {
+        let given = facts_of(birth_date.as_deref(), sex.as_deref())?;
+        self.person_for(member, given)
+    }
+
+    fn person_for(
+        &mut self,
+        member: &MemberId,
+        given: LinkFacts,
+    ) -> Result<PersonLink, StoreError> {
+        let birth_date = date_text(given.birth_date);
+        let sex = sex_text(given.sex).map(str::to_owned);
+        let pk = match person_link::decide(member, given, &mut PersonsTable(self))? {
+            PersonDecision::Existing(pk) => pk,
+            // A person first seen without 枝番 becomes this one.
+            PersonDecision::Upgrade(pk) => {
                 self.conn().execute(
                     "UPDATE persons SET member_key = ? WHERE pk = ?",
-                    args![key.as_str(), p.pk],
+                    args![member.key().as_str(), pk],
                 )?;
-                self.fill_person(p.pk, &birth_date, &sex)?;
-                return Ok(PersonLink::Linked(p.pk));
+                pk
             }
-            return self
-                .insert_person(member, &birth_date, &sex)
-                .map(PersonLink::Linked);
-        }
-        let family_members = self.conn().query(
-            "SELECT pk, member_key, insurer, birth_date, sex FROM persons WHERE family_key = ?",
-            args![family.as_str()],
-            person_row,
-        )?;
-        let matching: Vec<&PersonRow> = family_members
-            .iter()
-            .filter(|p| compatible(&p.birth_date, &birth_date) && compatible(&p.sex, &sex))
-            .collect();
-        match matching.as_slice() {
-            [one] => {
-                let pk = one.pk;
-                self.fill_person(pk, &birth_date, &sex)?;
-                Ok(PersonLink::Linked(pk))
+            PersonDecision::Create => {
+                return self
+                    .insert_person(member, &birth_date, &sex)
+                    .map(PersonLink::Linked);
             }
-            [] if !family_members.iter().any(|p| p.member_key == family) => self
-                .insert_person(member, &birth_date, &sex)
-                .map(PersonLink::Linked),
-            _ => Ok(PersonLink::Ambiguous {
-                candidates: family_members.len(),
-            }),
-        }
+            PersonDecision::Ambiguous { candidates } => {
+                return Ok(PersonLink::Ambiguous { candidates });
+            }
+        };
+        self.fill_person(pk, &birth_date, &sex)?;
+        Ok(PersonLink::Linked(pk))
     }
 
     fn insert_person(
@@ -456,6 +444,15 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The member key of every person, sorted (for reports and tests).
+    pub fn person_keys(&mut self) -> Result<Vec<String>, StoreError> {
+        let mut keys = self
+            .conn()
+            .query("SELECT member_key FROM persons", &[], |r| r.string(0))?;
+        keys.sort();
+        Ok(keys)
+    }
+
     /// Counts for the operator: persons, patients, and patients not yet linked to a person.
     pub fn identity_counts(&mut self) -> Result<(i64, i64, i64), StoreError> {
         self.conn().query_one(
@@ -464,6 +461,101 @@ impl Tx<'_> {
             &[],
             |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?)),
         )
+    }
+}
+
+/// The `persons` table as the person-linking rule's lookup.
+struct PersonsTable<'t, 'c>(&'t mut Tx<'c>);
+
+impl PersonsTable<'_, '_> {
+    fn known(&mut self, column: &str, key: &str) -> Result<Vec<KnownPerson<i64>>, StoreError> {
+        let sql = format!(
+            "SELECT pk, member_key, insurer, birth_date, sex FROM persons WHERE {column} = ?"
+        );
+        let rows = self.0.conn().query(&sql, args![key], person_row)?;
+        rows.into_iter()
+            .map(|p| {
+                Ok(KnownPerson {
+                    id: p.pk,
+                    facts: facts_of(p.birth_date.as_deref(), p.sex.as_deref())?,
+                    member_key: p.member_key,
+                })
+            })
+            .collect()
+    }
+}
+
+impl PersonLookup for PersonsTable<'_, '_> {
+    type Id = i64;
+    type Error = StoreError;
+
+    fn by_member_key(&mut self, key: &str) -> Result<Option<KnownPerson<i64>>, StoreError> {
+        Ok(self.known("member_key", key)?.into_iter().next())
+    }
+
+    fn by_family_key(&mut self, family_key: &str) -> Result<Vec<KnownPerson<i64>>, StoreError> {
+        self.known("family_key", family_key)
+    }
+}
+
+fn linked(row: PatientRow) -> PatientLinked {
+    PatientLinked {
+        pk: row.pk,
+        person_pk: row.person_pk,
+    }
+}
+
+impl Identities for Tx<'_> {
+    type Error = StoreError;
+
+    fn person_of_member(
+        &mut self,
+        member: &MemberId,
+        facts: LinkFacts,
+    ) -> Result<PersonLink, StoreError> {
+        self.person_for(member, facts)
+    }
+
+    fn local_patient(
+        &mut self,
+        facility: &InstitutionCode,
+        local_id: &str,
+        demographics: &Demographics,
+    ) -> Result<PatientLinked, StoreError> {
+        self.upsert_local_patient(facility.as_str(), local_id, demographics)
+            .map(linked)
+    }
+
+    fn fhir_patient(
+        &mut self,
+        fhir_id: &str,
+        facility: Option<&str>,
+    ) -> Result<PatientLinked, StoreError> {
+        self.ensure_fhir_patient(fhir_id, facility).map(linked)
+    }
+
+    fn record_fhir_patient(
+        &mut self,
+        fhir_id: &str,
+        facility: Option<&str>,
+        local_id: Option<&str>,
+        demographics: &Demographics,
+    ) -> Result<PatientLinked, StoreError> {
+        self.upsert_fhir_patient(fhir_id, facility, local_id, demographics)
+            .map(linked)
+    }
+
+    fn patient_facts(&mut self, patient_pk: i64) -> Result<LinkFacts, StoreError> {
+        let (birth_date, sex) = self.patient_demographics(patient_pk)?;
+        facts_of(birth_date.as_deref(), sex.as_deref())
+    }
+
+    fn link_patient_to_person(
+        &mut self,
+        patient_pk: i64,
+        person_pk: i64,
+    ) -> Result<(), StoreError> {
+        self.link_patient(patient_pk, person_pk)
     }
 }
 

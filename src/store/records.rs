@@ -13,12 +13,7 @@ use crate::domain::{
     MedicationKind, MedicationRecord, Provenance, Quantity, SourceFormat, SubjectRef,
 };
 
-/// Whom a record belongs to, as resolved by the store.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Owner {
-    pub patient_pk: Option<i64>,
-    pub person_pk: Option<i64>,
-}
+pub use crate::intake::Owner;
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
@@ -520,6 +515,33 @@ impl Tx<'_> {
                 prov.location.as_str(),
             ],
         )
+    }
+
+    /// Where every record ended up, for reports and tests: its kind (`medication`, `lab`,
+    /// `condition`, `allergy`), its location in its input, and the member key of its person
+    /// (its own, else its patient's), sorted.
+    pub fn record_places(&mut self) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+        let mut sql = Vec::new();
+        for (kind, table) in [
+            ("medication", RecordTable::Medication),
+            ("lab", RecordTable::Lab),
+            ("condition", RecordTable::Condition),
+            ("allergy", RecordTable::Allergy),
+        ] {
+            sql.push(format!(
+                "SELECT '{kind}', r.location, COALESCE(own.member_key, via.member_key)
+                 FROM {} r
+                 LEFT JOIN persons own ON own.pk = r.person_pk
+                 LEFT JOIN patients p ON p.pk = r.patient_pk
+                 LEFT JOIN persons via ON via.pk = p.person_pk",
+                table.name()
+            ));
+        }
+        let mut places = self.conn().query(&sql.join(" UNION ALL "), &[], |r| {
+            Ok((r.string(0)?, r.string(1)?, r.opt_string(2)?))
+        })?;
+        places.sort();
+        Ok(places)
     }
 
     /// Record counts by table, for reports and tests: (medication, lab, condition, allergy).

@@ -427,6 +427,103 @@ fn a_tokutei_document_and_archive_convert_to_fhir_and_csv() {
     assert_eq!(of_type(&resources, "Coverage").len(), 1);
 }
 
+/// FHIR R4 in: NDJSON lines (ids kept, references between lines) and a batch Bundle,
+/// each resource checked as the gateway checks it and reported on its own row.
+#[test]
+fn fhir_ndjson_and_a_batch_convert_with_bad_resources_reported() {
+    let out = tempfile::tempdir().unwrap();
+    let input = out.path().join("fhir-in");
+    std::fs::create_dir(&input).unwrap();
+    let patient = serde_json::json!({
+        "resourceType": "Patient", "id": "p1",
+        "identifier": [
+            {"system": format!("urn:oid:1.2.392.100495.20.3.51.1{CLINIC}"), "value": "N-1"},
+            {"system": "http://jpfhir.jp/fhir/core/IdSystem/JP_Insurance_memberID", "value": "06139463:12:345:01"}
+        ],
+        "gender": "female", "birthDate": "1980-02-03"
+    });
+    // Written as text: the decimal literal 6.10 must reach the output as written.
+    let observation = |subject: &str, status: &str| -> Value {
+        serde_json::from_str(&format!(
+            r#"{{"resourceType": "Observation", "status": "{status}",
+                "code": {{"coding": [{{"system": "urn:oid:1.2.392.200119.4.504", "code": "3D046000001906202"}}]}},
+                "subject": {{"reference": "{subject}"}},
+                "effectiveDateTime": "2026-04-10T10:00:00+09:00",
+                "valueQuantity": {{"value": 6.10, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}}}}"#
+        ))
+        .unwrap()
+    };
+    let lines = [
+        patient.to_string(),
+        observation("Patient/p1", "final").to_string(),
+        observation("Patient/nobody", "final").to_string(),
+        "{\"resourceType\": ".to_owned(),
+    ];
+    std::fs::write(input.join("a.ndjson"), lines.join("\n")).unwrap();
+    let batch = serde_json::json!({
+        "resourceType": "Bundle", "type": "batch",
+        "entry": [
+            {"resource": observation("Patient/p1", "final"), "request": {"method": "POST", "url": "Observation"}},
+            {"resource": observation("Patient/p1", "bogus"), "request": {"method": "POST", "url": "Observation"}}
+        ]
+    });
+    std::fs::write(input.join("b.json"), batch.to_string()).unwrap();
+    let json = out.path().join("r.json");
+    let csv_path = out.path().join("labs.csv");
+    let o = run(&[
+        "--from",
+        "fhir",
+        "--to",
+        "csv",
+        "--facility",
+        CLINIC,
+        input.to_str().unwrap(),
+        "-o",
+        csv_path.to_str().unwrap(),
+        "--report",
+        json.to_str().unwrap(),
+    ]);
+    assert_exit(&o, 1);
+    let r = report(&json);
+    assert_eq!(row(&r, "a.ndjson#1")["status"], "accepted", "{r}");
+    assert_eq!(row(&r, "a.ndjson#2")["records"], 1, "{r}");
+    let unknown = row(&r, "a.ndjson#3");
+    assert_eq!(unknown["code"], "fhir.reference", "{unknown}");
+    assert_eq!(unknown["location"], "Observation.subject", "{unknown}");
+    assert_eq!(
+        row(&r, "a.ndjson#4")["code"],
+        "request.malformed_json",
+        "{r}"
+    );
+    assert_eq!(row(&r, "b.json#entry[0]")["status"], "accepted", "{r}");
+    let bad = row(&r, "b.json#entry[1]");
+    assert_eq!(bad["status"], "rejected", "{bad}");
+    assert!(
+        bad["location"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bundle.entry[1].resource.status"),
+        "{bad}"
+    );
+    // Both good results are the member's, decimal literal kept.
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let hba1c: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.contains("3D046000001906202"))
+        .collect();
+    assert_eq!(hba1c.len(), 2, "{csv}");
+    assert!(
+        hba1c
+            .iter()
+            .all(|l| l.contains("06139463:12:345:01,2026-04-10,") && l.contains(",6.10,%")),
+        "{csv}"
+    );
+    // The sending institution is required: its patients' ids are its own.
+    let o = run(&["--from", "fhir", "--to", "ndjson", input.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--facility"));
+}
+
 #[test]
 fn usage_errors_and_unreadable_input_exit_2() {
     let o = run(&["--from", "ssmix2", "--to", "fhir", "/nonexistent/tree"]);

@@ -346,7 +346,9 @@ async fn the_finding_watch_tells_new_findings_without_a_pull(db: TestDb) {
         "{insurer_told}"
     );
     assert!(
-        events.iter().all(|e| e["detail"]["member"] == member.as_str()),
+        events
+            .iter()
+            .all(|e| e["detail"]["member"] == member.as_str()),
         "no finding of a member who does not consent: {insurer_told}"
     );
     let (_, doctor_told) = w.app.get_json(&w.doctor, "/notifications?limit=1000").await;

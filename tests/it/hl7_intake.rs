@@ -1,12 +1,10 @@
 //! HL7 v2 over HTTP and MLLP, and SS-MIX2 archives, end to end on both databases.
 
-use std::io::Write;
-
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::on_both_databases_async;
-use crate::support::{TestApp, TestDb};
+use crate::support::{TestApp, TestDb, ack_text, tar_gz, zip_bomb, zip_tree};
 
 const CLINIC: &str = "1311234567";
 
@@ -16,15 +14,6 @@ fn fixture(name: &str) -> Vec<u8> {
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
-}
-
-/// The decoded text of an acknowledgement (ISO-2022-JP, Shift_JIS or UTF-8).
-fn ack_text(bytes: &[u8]) -> String {
-    if bytes.contains(&0x1b) {
-        encoding_rs::ISO_2022_JP.decode(bytes).0.into_owned()
-    } else {
-        String::from_utf8_lossy(bytes).into_owned()
-    }
 }
 
 fn msa_codes(text: &str) -> Vec<String> {
@@ -264,39 +253,14 @@ fn corpus_zip() -> Option<Vec<u8>> {
         );
         return None;
     }
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let name = format!(
-                    "sampleData/{}",
-                    path.strip_prefix(&root).unwrap().to_string_lossy()
-                );
-                zip.start_file(name, zip::write::SimpleFileOptions::default())
-                    .unwrap();
-                zip.write_all(&std::fs::read(&path).unwrap()).unwrap();
-            }
-        }
-    }
-    Some(zip.finish().unwrap().into_inner())
+    Some(zip_tree(&root, "sampleData"))
 }
 
 async fn post_archive(app: &TestApp, token: &str, body: Vec<u8>) -> (u16, Value) {
-    let resp = app
-        .http
-        .post(app.url("/ssmix2"))
-        .bearer_auth(token)
-        .header("Content-Type", "application/zip")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
+    let (status, bytes) = app
+        .post_bytes(token, "/ssmix2", "application/zip", body)
+        .await;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     (
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
@@ -387,26 +351,6 @@ async fn the_corpus_tree_imports_with_the_expected_report(db: TestDb) {
     assert_eq!(counts(&app).await, before);
 }
 
-fn tar_gz(entries: &[(&str, &[u8], tar::EntryType)]) -> Vec<u8> {
-    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut builder = tar::Builder::new(gz);
-    for (name, data, kind) in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(*kind);
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        if *kind == tar::EntryType::Symlink {
-            header.set_link_name("/etc/passwd").unwrap();
-        }
-        let bytes = header.as_mut_bytes();
-        let name_bytes = name.as_bytes();
-        bytes[..name_bytes.len()].copy_from_slice(name_bytes);
-        header.set_cksum();
-        builder.append(&header, *data).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap()
-}
-
 async fn hostile_archives_are_refused(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let token = app.emr(CLINIC).await;
@@ -439,15 +383,7 @@ async fn hostile_archives_are_refused(db: TestDb) {
         "{statuses:?}"
     );
     // A zip bomb entry: 16 MiB of zeros compress far beyond the allowed ratio.
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    zip.start_file(
-        "000/000/bomb",
-        zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated),
-    )
-    .unwrap();
-    zip.write_all(&vec![0u8; 16 * 1024 * 1024]).unwrap();
-    let bomb = zip.finish().unwrap().into_inner();
+    let bomb = zip_bomb();
     let (status, report) = post_archive(&app, &token, bomb).await;
     assert_eq!(status, 200);
     assert_eq!(report["files"][0]["status"], "rejected", "{report}");

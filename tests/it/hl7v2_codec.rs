@@ -460,23 +460,17 @@ fn corpus_root() -> Option<PathBuf> {
 }
 
 fn corpus_files(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                files.push((relative, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
+    let mut files: Vec<(String, Vec<u8>)> = crate::support::files_below(root)
+        .into_iter()
+        .map(|path| {
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (relative, std::fs::read(&path).unwrap())
+        })
+        .collect();
     files.sort();
     files
 }

@@ -11,6 +11,7 @@ mod directory_page;
 mod docs;
 mod fhir_api;
 mod findings;
+mod gateway_and_convert;
 mod hl7_intake;
 mod hl7v2_codec;
 mod inquiries;

@@ -4,7 +4,6 @@
 //! `$medication-list` must be what the scenario expects. Also: who may call it, the audit
 //! row, the R4 schema, and the doctor's page.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -12,7 +11,7 @@ use serde_json::{Value, json};
 use crate::medication_list::{Manifest, check, masters_dir, scenario_dirs};
 use crate::on_both_databases_async;
 use crate::schemas::assert_valid_fhir;
-use crate::support::{ADMIN_TOKEN, TestApp, TestDb};
+use crate::support::{ADMIN_TOKEN, TestApp, TestDb, zip_tree};
 
 /// The institution and doctor the scenarios' persons register with.
 const HOME_CLINIC: &str = "1319999990";
@@ -54,31 +53,7 @@ async fn client_for(
 }
 
 fn zip_dir(dir: &Path) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let mut stack = vec![dir.to_path_buf()];
-    let mut files = Vec::new();
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    for f in files {
-        let name = f
-            .strip_prefix(dir)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
-        zip.start_file(name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        zip.write_all(&std::fs::read(&f).unwrap()).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
+    zip_tree(dir, "")
 }
 
 async fn post_input(

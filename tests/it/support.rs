@@ -256,6 +256,27 @@ impl TestApp {
         created["token"].as_str().unwrap().to_owned()
     }
 
+    /// Posts a body; returns the status and the body of the answer.
+    pub async fn post_bytes(
+        &self,
+        token: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, Vec<u8>) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.bytes().await.unwrap().to_vec())
+    }
+
     pub async fn emr(&self, facility: &str) -> String {
         self.client("emr", Some(facility), None, None).await
     }
@@ -383,4 +404,93 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// The decoded text of an HL7 acknowledgement (ISO-2022-JP, UTF-8 or Shift_JIS).
+pub fn ack_text(bytes: &[u8]) -> String {
+    if bytes.contains(&0x1b) {
+        encoding_rs::ISO_2022_JP.decode(bytes).0.into_owned()
+    } else if std::str::from_utf8(bytes).is_ok() {
+        String::from_utf8_lossy(bytes).into_owned()
+    } else {
+        encoding_rs::SHIFT_JIS.decode(bytes).0.into_owned()
+    }
+}
+
+/// Every file below `root` (in subfolders too), in name order.
+pub fn files_below(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                paths.push(path);
+            }
+        }
+    }
+    paths.sort();
+    paths
+}
+
+/// Every file below `root` into a zip, in name order, named `<prefix>/<relative path>`
+/// (just the relative path when `prefix` is empty).
+pub fn zip_tree(root: &std::path::Path, prefix: &str) -> Vec<u8> {
+    use std::io::Write;
+    let paths = files_below(root);
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for path in paths {
+        let relative = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let name = if prefix.is_empty() {
+            relative
+        } else {
+            format!("{prefix}/{relative}")
+        };
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(&std::fs::read(&path).unwrap()).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+/// A zip bomb: one entry of 16 MiB of zeros, compressed far beyond any allowed ratio.
+pub fn zip_bomb() -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file(
+        "000/000/bomb",
+        zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated),
+    )
+    .unwrap();
+    zip.write_all(&vec![0u8; 16 * 1024 * 1024]).unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+/// A tar.gz of entries written as given (names unchecked, links to /etc/passwd), for
+/// archives a careful writer would never make.
+pub fn tar_gz(entries: &[(&str, &[u8], tar::EntryType)]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    for (name, data, kind) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(*kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        if *kind == tar::EntryType::Symlink {
+            header.set_link_name("/etc/passwd").unwrap();
+        }
+        let bytes = header.as_mut_bytes();
+        let name_bytes = name.as_bytes();
+        bytes[..name_bytes.len()].copy_from_slice(name_bytes);
+        header.set_cksum();
+        builder.append(&header, *data).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
 }

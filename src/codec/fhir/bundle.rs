@@ -199,6 +199,20 @@ fn parse_entry(i: usize, entry: &mut Value) -> Result<Entry, Problem> {
     })
 }
 
+/// Puts an entry's location on issues that lack one.
+pub fn at_entry(mut p: Problem, index: usize) -> Problem {
+    for issue in &mut p.issues {
+        if !issue.location.starts_with("Bundle") {
+            issue.location = if issue.location.is_empty() {
+                format!("Bundle.entry[{index}]")
+            } else {
+                format!("Bundle.entry[{index}].{}", issue.location)
+            };
+        }
+    }
+    p
+}
+
 /// `system|value` of `Bundle.identifier`, the idempotency key of every kind of Bundle.
 pub fn identifier_of(bundle: &Value) -> Option<String> {
     let i = bundle.get("identifier")?;

@@ -19,8 +19,10 @@
 use serde_json::Value;
 
 use super::ResourceType;
-use super::bundle::{MAX_ENTRIES, identifier_of};
+use super::bundle::{MAX_ENTRIES, identifier_of, rest_base, rewrite_references};
+use super::to_domain;
 use super::value::{items, str_of};
+use crate::domain::SubjectRef;
 use crate::error::{ErrorCode, Issue, Problem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,34 @@ pub struct DocumentBundle {
     pub identifier: Option<String>,
     pub entries: Vec<DocumentEntry>,
     pub warnings: Vec<Issue>,
+}
+
+/// The patient a stored document or collection Bundle is about, once its entries are
+/// stored as `stored` (each entry's `fullUrl` and the `Type/id` it was stored as): a
+/// document's Composition subject, or the one Patient of a collection.
+pub fn subject(doc: &DocumentBundle, stored: &[(Option<String>, String)]) -> Option<SubjectRef> {
+    let map = stored
+        .iter()
+        .filter_map(|(u, t)| Some((u.clone()?, t.clone())))
+        .collect();
+    match doc.kind {
+        DocumentKind::Document => {
+            let composition = doc.entries.first()?;
+            let mut c = composition.resource.clone();
+            let base = composition.full_url.as_deref().and_then(rest_base);
+            rewrite_references(&mut c, &map, base);
+            to_domain::subject_of(&c, "subject")
+        }
+        DocumentKind::Collection => {
+            let mut patients = stored.iter().filter(|(_, t)| t.starts_with("Patient/"));
+            match (patients.next(), patients.next()) {
+                (Some((_, t)), None) => {
+                    Some(SubjectRef::FhirPatient(t["Patient/".len()..].to_owned()))
+                }
+                _ => None,
+            }
+        }
+    }
 }
 
 fn invalid(location: String, message: &str) -> Problem {

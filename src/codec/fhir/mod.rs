@@ -1,6 +1,7 @@
 //! FHIR R4 JSON (JP Core): parsing, schema and JP Core validation, search parameters,
 //! mapping to the canonical domain, OperationOutcome and CapabilityStatement.
 
+pub mod admit;
 pub mod audit_event;
 pub mod bundle;
 pub mod capability;

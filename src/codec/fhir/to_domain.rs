@@ -52,6 +52,40 @@ pub struct CoverageFacts {
     pub active: bool,
 }
 
+impl CoverageFacts {
+    /// The payor Organization whose insurer number completes a member id given in parts
+    /// (JP Core extensions without the insurer number).
+    pub fn payor_to_read(&self) -> Option<&str> {
+        match (&self.member, &self.partial) {
+            (None, Some(p)) if p.insurer.is_none() => p.payor_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The member id: as given, or completed from its parts with the insurer number the
+    /// payor reference carries, else `payor_insurer` (read from the payor Organization).
+    pub fn member_id(&self, payor_insurer: Option<&str>) -> Option<MemberId> {
+        match (&self.member, &self.partial) {
+            (Some(m), _) => Some(m.clone()),
+            (None, Some(p)) => {
+                let insurer = p.insurer.as_deref().or(payor_insurer)?;
+                MemberId::from_parts(insurer, &p.symbol, &p.number, p.branch.as_deref()).ok()
+            }
+            (None, None) => None,
+        }
+    }
+}
+
+/// The insurer number an Organization resource carries (its identifier in an insurer
+/// number system).
+pub fn insurer_of_organization(org: &Value) -> Option<String> {
+    items(org, "identifier")
+        .iter()
+        .find(|i| str_of(i, "system").is_some_and(id_system::is_insurer))
+        .and_then(|i| str_of(i, "value"))
+        .map(str::to_owned)
+}
+
 /// Everything kakari takes from one resource.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Extracted {

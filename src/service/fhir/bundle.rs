@@ -24,6 +24,7 @@ use crate::codec::fhir::document::DocumentKind;
 use crate::codec::fhir::{json as fhir_json, outcome};
 use crate::domain::datetime::{format_instant_millis, now_millis};
 use crate::error::{ErrorCode, Problem};
+use crate::intake::report::bundle_key_reused;
 use crate::service::{Ctx, sha256};
 use crate::store::Tx;
 use crate::store::inputs::{KeyClaim, NewInput};
@@ -68,19 +69,7 @@ fn error_entry(p: &Problem) -> Value {
     }})
 }
 
-/// Puts an entry's location on issues that lack one.
-pub(super) fn at_entry(mut p: Problem, index: usize) -> Problem {
-    for issue in &mut p.issues {
-        if !issue.location.starts_with("Bundle") {
-            issue.location = if issue.location.is_empty() {
-                format!("Bundle.entry[{index}]")
-            } else {
-                format!("Bundle.entry[{index}].{}", issue.location)
-            };
-        }
-    }
-    p
-}
+pub(super) use crate::codec::fhir::bundle::at_entry;
 
 /// An entry after id assignment.
 pub(super) struct Planned {
@@ -172,10 +161,9 @@ pub(super) fn start(tx: &mut Tx<'_>, ctx: &Ctx, r: &Received) -> Result<Start, P
             KeyClaim::Seen {
                 digest: Some(seen), ..
             } if seen.as_slice() != r.content.as_slice() => {
-                return Err(Problem::new(
+                return Err(Problem::with_issues(
                     ErrorCode::IntakeKeyReused,
-                    "Bundle.identifier",
-                    "a Bundle with this identifier and other content was received before; send changes with a new identifier",
+                    vec![bundle_key_reused()],
                 ));
             }
             KeyClaim::Seen { response, .. } => {

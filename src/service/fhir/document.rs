@@ -30,11 +30,10 @@ use super::rest::count_records;
 use super::{FhirBody, FhirResponse, query_string};
 use crate::app::AppState;
 use crate::auth::{Caller, access};
-use crate::codec::fhir::bundle::{Entry, Method, rest_base, rewrite_references};
-use crate::codec::fhir::document::{self, DocumentBundle, DocumentEntry, DocumentKind};
+use crate::codec::fhir::bundle::{Entry, Method};
+use crate::codec::fhir::document::{self, DocumentBundle, DocumentEntry};
 use crate::codec::fhir::value::{items, str_of};
-use crate::codec::fhir::{ResourceType, outcome, path, to_domain};
-use crate::domain::SubjectRef;
+use crate::codec::fhir::{ResourceType, outcome, path};
 use crate::domain::code_system::id_system;
 use crate::domain::datetime::now_millis;
 use crate::error::{ErrorCode, Issue, Problem};
@@ -77,33 +76,6 @@ fn plan(caller: &Caller, doc: &DocumentBundle) -> Vec<Planned> {
             })
         })
         .collect()
-}
-
-/// The patient the stored Bundle is about: the document's Composition subject, or the one
-/// Patient of a collection, after references point to the stored resources.
-fn bundle_subject(doc: &DocumentBundle, stored: &[(Option<String>, String)]) -> Option<SubjectRef> {
-    let map = stored
-        .iter()
-        .filter_map(|(u, t)| Some((u.clone()?, t.clone())))
-        .collect();
-    match doc.kind {
-        DocumentKind::Document => {
-            let composition = doc.entries.first()?;
-            let mut c = composition.resource.clone();
-            let base = composition.full_url.as_deref().and_then(rest_base);
-            rewrite_references(&mut c, &map, base);
-            to_domain::subject_of(&c, "subject")
-        }
-        DocumentKind::Collection => {
-            let mut patients = stored.iter().filter(|(_, t)| t.starts_with("Patient/"));
-            match (patients.next(), patients.next()) {
-                (Some((_, t)), None) => {
-                    Some(SubjectRef::FhirPatient(t["Patient/".len()..].to_owned()))
-                }
-                _ => None,
-            }
-        }
-    }
 }
 
 fn information(location: String, text: String) -> Value {
@@ -225,7 +197,7 @@ pub async fn process(
                 .zip(&written)
                 .map(|((_, url), w)| (url.clone(), format!("{}/{}", w.rtype, w.id)))
                 .collect();
-            whole.extracted.subject = bundle_subject(&doc, &targets);
+            whole.extracted.subject = document::subject(&doc, &targets);
             let mut resource = whole.resource.clone();
             let stamped_whole = prepare::stamp(&mut resource, 1, received_at);
             let stored = persist::create(tx, &mut w, &whole, &stamped_whole, received_at)?;

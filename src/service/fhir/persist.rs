@@ -10,11 +10,12 @@ use super::id_space::IdSpace;
 use super::prepare::{Prepared, stamp};
 use crate::auth::{Caller, access};
 use crate::codec::fhir::ResourceType;
+use crate::codec::fhir::admit::{other_institution as mismatch, unknown_patient as unresolved};
 use crate::codec::fhir::search_params;
 use crate::codec::fhir::to_domain::{self, CoverageFacts, ExtractContext};
-use crate::domain::code_system::id_system;
-use crate::domain::{ClinicalRecord, MemberId, Provenance, SourceFormat, SubjectRef};
+use crate::domain::{ClinicalRecord, Provenance, SourceFormat, SubjectRef};
 use crate::error::{ErrorCode, Issue, Problem};
+use crate::intake::identity;
 use crate::store::audit::AuditEntry;
 use crate::store::persons::{NewCoverage, PersonLink};
 use crate::store::records::Owner;
@@ -500,22 +501,6 @@ fn subject_ref(prepared: &Prepared) -> Option<String> {
     }
 }
 
-fn unresolved(location: String) -> Problem {
-    Problem::new(
-        ErrorCode::InvalidReference,
-        location,
-        "the patient must be a Patient this institution has sent (earlier or in the same Bundle)",
-    )
-}
-
-fn mismatch(location: String) -> Problem {
-    Problem::new(
-        ErrorCode::FacilityMismatch,
-        location,
-        "the patient belongs to another institution",
-    )
-}
-
 /// Resolves a subject to its local patient / person, enforcing the writer's institution.
 /// Records about a local patient keep only the patient: the person is found through the
 /// patient, so a link made later reaches them too.
@@ -577,11 +562,7 @@ fn resolve_subject(
 }
 
 fn ambiguous(location: &str) -> Issue {
-    Issue::warning(
-        ErrorCode::InvalidMemberId,
-        location,
-        "member id without 枝番 matches several family members; the patient is not linked yet",
-    )
+    identity::patient_not_linked(location)
 }
 
 /// Applies what the resource says about identity, and stores its canonical records.
@@ -612,34 +593,20 @@ fn apply(
     }
     if let Some(facts) = &prepared.extracted.patient {
         let own = access::owner_facility(caller);
-        let local_id = facts
-            .local_ids
-            .iter()
-            .find(|(f, _)| Some(f.as_str()) == own.as_deref())
-            .map(|(_, id)| id.as_str());
         if let Some(existing) = tx.patient_by_fhir_id(&prepared.id)?
             && existing.facility.is_some()
             && existing.facility != own
         {
             return Err(mismatch(location.clone()));
         }
-        let row =
-            tx.upsert_fhir_patient(&prepared.id, own.as_deref(), local_id, &facts.demographics)?;
-        owner = Owner {
-            patient_pk: Some(row.pk),
-            person_pk: row.person_pk,
-        };
-        if let Some(member) = &facts.member {
-            let birth = crate::store::persons::birth_date_text(facts.demographics.birth_date);
-            let sex = crate::store::persons::sex_code(facts.demographics.sex);
-            match tx.resolve_person(member, birth, sex)? {
-                PersonLink::Linked(person) => {
-                    tx.link_patient(row.pk, person)?;
-                    owner.person_pk = Some(person);
-                }
-                PersonLink::Ambiguous { .. } => warnings.push(ambiguous(location)),
-            }
-        }
+        owner = identity::link_fhir_patient(
+            tx,
+            &prepared.id,
+            own.as_deref(),
+            facts,
+            location,
+            &mut warnings,
+        )?;
     }
     if let Some(coverage) = &prepared.extracted.coverage {
         owner = link_coverage(tx, w, resource_pk, coverage, location, &mut warnings)?;
@@ -672,18 +639,7 @@ fn insurer_of_payor(tx: &mut Tx<'_>, payor_id: &str) -> Result<Option<String>, P
         return Ok(None);
     };
     let org: Value = serde_json::from_str(&row.body).unwrap_or(Value::Null);
-    Ok(org
-        .get("identifier")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|i| {
-            i.get("system")
-                .and_then(Value::as_str)
-                .is_some_and(id_system::is_insurer)
-        })
-        .and_then(|i| i.get("value").and_then(Value::as_str))
-        .map(str::to_owned))
+    Ok(to_domain::insurer_of_organization(&org))
 }
 
 fn link_coverage(
@@ -704,47 +660,17 @@ fn link_coverage(
             format!("{location}.beneficiary"),
         )?;
     }
-    let member: Option<MemberId> = match (&coverage.member, &coverage.partial) {
-        (Some(m), _) => Some(m.clone()),
-        (None, Some(p)) => {
-            let insurer = match (&p.insurer, &p.payor_id) {
-                (Some(i), _) => Some(i.clone()),
-                (None, Some(payor)) => insurer_of_payor(tx, payor)?,
-                (None, None) => None,
-            };
-            insurer.and_then(|i| {
-                MemberId::from_parts(&i, &p.symbol, &p.number, p.branch.as_deref()).ok()
-            })
-        }
-        (None, None) => None,
+    let payor_insurer = match coverage.payor_to_read() {
+        Some(payor) => insurer_of_payor(tx, payor)?,
+        None => None,
     };
+    let member = coverage.member_id(payor_insurer.as_deref());
     let Some(member) = member else {
-        warnings.push(Issue::warning(
-            ErrorCode::InvalidMemberId,
-            location,
-            "the coverage gives no complete member id (insurer number, 記号, 番号); the patient is not linked yet",
-        ));
+        warnings.push(identity::incomplete_member(location));
         return Ok(owner);
     };
-    let (birth, sex) = match owner.patient_pk {
-        Some(pk) => tx.patient_demographics(pk)?,
-        None => (None, None),
-    };
-    let person = match tx.resolve_person(&member, birth, sex)? {
-        PersonLink::Linked(person) => {
-            if let Some(patient) = owner.patient_pk
-                && coverage.active
-            {
-                tx.link_patient(patient, person)?;
-            }
-            owner.person_pk = Some(person);
-            Some(person)
-        }
-        PersonLink::Ambiguous { .. } => {
-            warnings.push(ambiguous(location));
-            None
-        }
-    };
+    let person =
+        identity::link_coverage(tx, &mut owner, &member, coverage.active, location, warnings)?;
     tx.insert_coverage(&NewCoverage {
         patient_pk: owner.patient_pk,
         person_pk: person,
