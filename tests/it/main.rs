@@ -11,6 +11,7 @@ mod docs;
 mod fhir_api;
 mod hl7_intake;
 mod hl7v2_codec;
+mod hostile;
 mod insurer;
 mod intake_keys;
 mod jp_core_examples;

@@ -312,6 +312,16 @@ pub fn outcome_code(outcome: &serde_json::Value) -> String {
         .to_owned()
 }
 
+/// The error code of a refusal, in either body shape (problem JSON `code`, or the first
+/// issue of an OperationOutcome).
+pub fn error_code(body: &serde_json::Value) -> String {
+    body["code"]
+        .as_str()
+        .or_else(|| body["issue"][0]["details"]["coding"][0]["code"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Everything logged by the test process (all tests share one subscriber), for checks that
 /// no patient value reaches a log line.
 pub fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
@@ -362,8 +372,10 @@ impl TestApp {
             max_frame_bytes: 64 * 1024,
             idle_timeout: std::time::Duration::from_secs(5),
             max_connections: 64,
+            ..kakari::mllp::MllpSettings::default()
         };
-        kakari::mllp::start(self.state.clone(), caller, "127.0.0.1:0", settings)
+        let sender = kakari::mllp::MllpSender::Configured(Box::new(caller));
+        kakari::mllp::start(self.state.clone(), sender, "127.0.0.1:0", settings)
             .await
             .unwrap()
     }

@@ -195,12 +195,7 @@ async fn status_and_code(resp: reqwest::Response) -> (u16, String, Option<String
         .get("retry-after")
         .map(|h| h.to_str().unwrap().to_owned());
     let body: Value = resp.json().await.unwrap_or(Value::Null);
-    let code = body["code"]
-        .as_str()
-        .or_else(|| body["issue"][0]["details"]["coding"][0]["code"].as_str())
-        .unwrap_or_default()
-        .to_owned();
-    (status, code, retry)
+    (status, crate::support::error_code(&body), retry)
 }
 
 /// Handshakes with plain rustls over a blocking socket; the negotiated version.
