@@ -159,7 +159,6 @@ catalogue! {
     // Hostile input and exhaustion (docs/robustness.md).
     DuplicateKey = ("request.duplicate_key", 400, "a JSON object holds the same key twice"),
     NumberOutOfRange = ("request.number_out_of_range", 422, "a number does not fit a FHIR decimal (18 significant digits, magnitude 1e-28..1e28)"),
-    ControlCharacter = ("request.control_character", 422, "a string holds a character below U+0020 other than tab, CR and LF"),
     EmptyBody = ("request.empty_body", 400, "the request has no body"),
     UriTooLong = ("request.uri_too_long", 414, "the request target is longer than the server accepts"),
     BodyTimeout = ("request.body_timeout", 408, "the body did not arrive within the time limit"),

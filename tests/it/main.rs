@@ -18,6 +18,7 @@ mod jp_core_examples;
 mod mappings;
 mod masters;
 mod medication_list;
+mod mllp_limits;
 mod outage;
 mod person;
 mod robustness;

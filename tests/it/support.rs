@@ -358,6 +358,15 @@ impl std::io::Write for LogSink {
 impl TestApp {
     /// Starts an MLLP listener processing messages as a new emr client of `facility`.
     pub async fn start_mllp(&self, facility: &str) -> std::net::SocketAddr {
+        self.start_mllp_with(facility, |_| {}).await
+    }
+
+    /// `start_mllp` with settings changed by `tweak`.
+    pub async fn start_mllp_with(
+        &self,
+        facility: &str,
+        tweak: impl FnOnce(&mut kakari::mllp::MllpSettings),
+    ) -> std::net::SocketAddr {
         let token = self.emr(facility).await;
         let id: i64 = token.split('_').nth(1).unwrap().parse().unwrap();
         let row = self
@@ -368,12 +377,13 @@ impl TestApp {
             .unwrap()
             .unwrap();
         let caller = kakari::auth::Caller::from_row(&row).unwrap();
-        let settings = kakari::mllp::MllpSettings {
+        let mut settings = kakari::mllp::MllpSettings {
             max_frame_bytes: 64 * 1024,
             idle_timeout: std::time::Duration::from_secs(5),
             max_connections: 64,
             ..kakari::mllp::MllpSettings::default()
         };
+        tweak(&mut settings);
         let sender = kakari::mllp::MllpSender::Configured(Box::new(caller));
         kakari::mllp::start(self.state.clone(), sender, "127.0.0.1:0", settings)
             .await

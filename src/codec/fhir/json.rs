@@ -3,8 +3,6 @@
 //! The reader is stricter than JSON itself, as FHIR is:
 //! * an object may not hold the same key twice (RFC 8259 only says keys *should* be
 //!   unique; a reader that keeps the last one silently changes what was sent);
-//! * a string may not hold a character below U+0020 other than tab, CR and LF (FHIR
-//!   `string`, and every string kakari stores, including search index entries);
 //! * a number must fit a FHIR decimal: at most [`MAX_SIGNIFICANT_DIGITS`] significant digits,
 //!   a magnitude between 1e-[`MAX_EXPONENT`] and 1e+[`MAX_EXPONENT`], and a literal of at
 //!   most [`MAX_NUMBER_LITERAL`] characters. Literals are kept as written (serde_json
@@ -31,21 +29,15 @@ pub const MAX_NUMBER_LITERAL: usize = 64;
 enum Refusal {
     DuplicateKey,
     NumberOutOfRange,
-    ControlCharacter,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 3] = [
-        Refusal::DuplicateKey,
-        Refusal::NumberOutOfRange,
-        Refusal::ControlCharacter,
-    ];
+    const ALL: [Refusal; 2] = [Refusal::DuplicateKey, Refusal::NumberOutOfRange];
 
     fn marker(self) -> &'static str {
         match self {
             Refusal::DuplicateKey => "kakari-json: duplicate key",
             Refusal::NumberOutOfRange => "kakari-json: number out of range",
-            Refusal::ControlCharacter => "kakari-json: control character",
         }
     }
 
@@ -53,7 +45,6 @@ impl Refusal {
         match self {
             Refusal::DuplicateKey => ErrorCode::DuplicateKey,
             Refusal::NumberOutOfRange => ErrorCode::NumberOutOfRange,
-            Refusal::ControlCharacter => ErrorCode::ControlCharacter,
         }
     }
 
@@ -62,9 +53,6 @@ impl Refusal {
             Refusal::DuplicateKey => "an object holds this key a second time",
             Refusal::NumberOutOfRange => {
                 "the number has more than 18 significant digits, a magnitude outside 1e-28..1e28, or an overlong literal"
-            }
-            Refusal::ControlCharacter => {
-                "a string holds a character below U+0020 other than tab, CR and LF"
             }
         }
     }
@@ -100,7 +88,8 @@ pub fn parse(bytes: &[u8]) -> Result<Value, Problem> {
 }
 
 /// True when `text` holds a character FHIR strings may not hold (below U+0020 other
-/// than tab, CR and LF).
+/// than tab, CR and LF). Schema checks refuse such strings in bodies
+/// (`validation::SchemaCheck`), the request gate and the search parser in queries.
 pub fn has_control_character(text: &str) -> bool {
     text.bytes()
         .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n'))
@@ -183,16 +172,10 @@ impl<'de> Visitor<'de> for StrictValue {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        if has_control_character(v) {
-            return Err(Refusal::ControlCharacter.error());
-        }
         Ok(Value::String(v.to_owned()))
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        if has_control_character(&v) {
-            return Err(Refusal::ControlCharacter.error());
-        }
         Ok(Value::String(v))
     }
 
@@ -232,9 +215,6 @@ impl<'de> Visitor<'de> for StrictValue {
         let mut object = Map::new();
         let mut key = Some(first);
         while let Some(k) = key {
-            if has_control_character(&k) {
-                return Err(Refusal::ControlCharacter.error());
-            }
             if object.contains_key(&k) {
                 return Err(Refusal::DuplicateKey.error());
             }
@@ -276,17 +256,12 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_are_refused_in_values_and_keys() {
-        for body in [
-            &b"{\"name\": \"a\\u0000b\"}"[..],
-            b"{\"name\": \"a\\u001fb\"}",
-            b"{\"a\\u0001\": 1}",
-            b"[\"\\b\"]",
-        ] {
-            let err = parse(body).unwrap_err();
-            assert_eq!(err.code, ErrorCode::ControlCharacter, "{body:?}");
-        }
-        assert!(parse(b"{\"text\": \"line\\nnext\\r\\n\\tindented\"}").is_ok());
+    fn control_characters_are_recognised() {
+        assert!(has_control_character("a\u{0}b"));
+        assert!(has_control_character("\u{1b}[31m"));
+        assert!(!has_control_character(
+            "line\nnext\r\n\tindented 山田　太郎"
+        ));
     }
 
     #[test]
