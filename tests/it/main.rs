@@ -5,6 +5,7 @@ mod support;
 mod access;
 mod audit;
 mod convert;
+mod crash;
 mod demo;
 mod directory_page;
 mod docs;

@@ -169,7 +169,7 @@ pub struct TestApp {
     _db: TestDb,
 }
 
-fn install_crypto() {
+pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
