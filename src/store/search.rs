@@ -200,7 +200,70 @@ fn build_where(q: &SearchQuery) -> Built {
         Visibility::Nothing => sql.push_str(" AND 1 = 0"),
     }
     for clause in &q.clauses {
-        let alternatives = clause_alternatives(&q.rtype, clause, &mut params);
+        let mut alternatives = Vec::new();
+        for m in clause {
+            let mut alt = String::new();
+            match m {
+                Match::Token {
+                    param,
+                    system,
+                    value,
+                } => {
+                    alt.push_str("r.pk IN (SELECT resource_pk FROM search_tokens WHERE type = ? AND param = ? AND value = ?");
+                    params.push(Owned::Text(q.rtype.clone()));
+                    params.push(Owned::Text((*param).to_owned()));
+                    params.push(Owned::Text(value.clone()));
+                    if let Some(system) = system {
+                        alt.push_str(" AND system = ?");
+                        params.push(Owned::Text(system.clone()));
+                    }
+                    alt.push(')');
+                }
+                Match::System { param, system } => {
+                    alt.push_str("r.pk IN (SELECT resource_pk FROM search_tokens WHERE type = ? AND param = ? AND system = ?)");
+                    params.push(Owned::Text(q.rtype.clone()));
+                    params.push(Owned::Text((*param).to_owned()));
+                    params.push(Owned::Text(system.clone()));
+                }
+                Match::Prefix { param, prefix } => {
+                    alt.push_str("r.pk IN (SELECT resource_pk FROM search_tokens WHERE type = ? AND param = ? AND value >= ? AND value < ?)");
+                    params.push(Owned::Text(q.rtype.clone()));
+                    params.push(Owned::Text((*param).to_owned()));
+                    params.push(Owned::Text(prefix.clone()));
+                    params.push(Owned::Text(prefix_end(prefix)));
+                }
+                Match::Contains { param, text } => {
+                    alt.push_str("r.pk IN (SELECT resource_pk FROM search_tokens WHERE type = ? AND param = ? AND value LIKE ? ESCAPE '\\')");
+                    params.push(Owned::Text(q.rtype.clone()));
+                    params.push(Owned::Text((*param).to_owned()));
+                    params.push(Owned::Text(escape_like(text)));
+                }
+                Match::Date { param, op, lo, hi } => {
+                    alt.push_str("r.pk IN (SELECT resource_pk FROM search_dates WHERE type = ? AND param = ? AND ");
+                    alt.push_str(&date_condition("lo", "hi", *op));
+                    alt.push(')');
+                    params.push(Owned::Text(q.rtype.clone()));
+                    params.push(Owned::Text((*param).to_owned()));
+                    params.extend(date_params(*op, *lo, *hi).into_iter().map(Owned::I64));
+                }
+                Match::LastUpdated { op, lo, hi } => {
+                    // An instant: a 1 ms range.
+                    alt.push('(');
+                    alt.push_str(&date_condition(
+                        "r.last_updated",
+                        "(r.last_updated + 1)",
+                        *op,
+                    ));
+                    alt.push(')');
+                    params.extend(date_params(*op, *lo, *hi).into_iter().map(Owned::I64));
+                }
+                Match::Id(id) => {
+                    alt.push_str("r.id = ?");
+                    params.push(Owned::Text(id.clone()));
+                }
+            }
+            alternatives.push(alt);
+        }
         if !alternatives.is_empty() {
             sql.push_str(" AND (");
             sql.push_str(&alternatives.join(" OR "));
@@ -208,114 +271,6 @@ fn build_where(q: &SearchQuery) -> Built {
         }
     }
     Built { sql, params }
-}
-
-/// `column = ?` for one value, `column IN (?, …)` for several.
-fn equals_any(column: &str, n: usize) -> String {
-    if n == 1 {
-        format!("{column} = ?")
-    } else {
-        format!("{column} IN ({})", vec!["?"; n].join(", "))
-    }
-}
-
-/// The SQL alternatives of one clause (any may hold). Token matches of one parameter and
-/// system become one index lookup with an `IN` list, ids one `IN` list: a clause of 100
-/// values is one subquery, not 100 (no expression-depth limit, one index scan).
-fn clause_alternatives(rtype: &str, clause: &[Match], params: &mut Vec<Owned>) -> Vec<String> {
-    let mut alternatives = Vec::new();
-    // (parameter, system) → values, in the order they were given.
-    type Group<'q> = ((&'static str, Option<&'q str>), Vec<&'q str>);
-    let mut groups: Vec<Group<'_>> = Vec::new();
-    let mut ids: Vec<&str> = Vec::new();
-    for m in clause {
-        match m {
-            Match::Token {
-                param,
-                system,
-                value,
-            } => {
-                let key = (*param, system.as_deref());
-                match groups.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, values)) => values.push(value),
-                    None => groups.push((key, vec![value])),
-                }
-            }
-            Match::Id(id) => ids.push(id),
-            other => alternatives.push(single_alternative(rtype, other, params)),
-        }
-    }
-    for ((param, system), values) in groups {
-        let mut alt = format!(
-            "r.pk IN (SELECT resource_pk FROM search_tokens WHERE type = ? AND param = ? AND {}",
-            equals_any("value", values.len())
-        );
-        params.push(Owned::Text(rtype.to_owned()));
-        params.push(Owned::Text(param.to_owned()));
-        params.extend(values.iter().map(|v| Owned::Text((*v).to_owned())));
-        if let Some(system) = system {
-            alt.push_str(" AND system = ?");
-            params.push(Owned::Text(system.to_owned()));
-        }
-        alt.push(')');
-        alternatives.push(alt);
-    }
-    if !ids.is_empty() {
-        alternatives.push(format!("r.{}", equals_any("id", ids.len())));
-        params.extend(ids.iter().map(|id| Owned::Text((*id).to_owned())));
-    }
-    alternatives
-}
-
-/// One alternative that is not grouped (systems, prefixes, substrings, dates).
-fn single_alternative(rtype: &str, m: &Match, params: &mut Vec<Owned>) -> String {
-    let mut alt = String::new();
-    match m {
-        Match::Token { .. } | Match::Id(_) => {
-            unreachable!("tokens and ids are grouped by clause_alternatives")
-        }
-        Match::System { param, system } => {
-            alt.push_str("r.pk IN (SELECT resource_pk FROM search_tokens WHERE type = ? AND param = ? AND system = ?)");
-            params.push(Owned::Text(rtype.to_owned()));
-            params.push(Owned::Text((*param).to_owned()));
-            params.push(Owned::Text(system.clone()));
-        }
-        Match::Prefix { param, prefix } => {
-            alt.push_str("r.pk IN (SELECT resource_pk FROM search_tokens WHERE type = ? AND param = ? AND value >= ? AND value < ?)");
-            params.push(Owned::Text(rtype.to_owned()));
-            params.push(Owned::Text((*param).to_owned()));
-            params.push(Owned::Text(prefix.clone()));
-            params.push(Owned::Text(prefix_end(prefix)));
-        }
-        Match::Contains { param, text } => {
-            alt.push_str("r.pk IN (SELECT resource_pk FROM search_tokens WHERE type = ? AND param = ? AND value LIKE ? ESCAPE '\\')");
-            params.push(Owned::Text(rtype.to_owned()));
-            params.push(Owned::Text((*param).to_owned()));
-            params.push(Owned::Text(escape_like(text)));
-        }
-        Match::Date { param, op, lo, hi } => {
-            alt.push_str(
-                "r.pk IN (SELECT resource_pk FROM search_dates WHERE type = ? AND param = ? AND ",
-            );
-            alt.push_str(&date_condition("lo", "hi", *op));
-            alt.push(')');
-            params.push(Owned::Text(rtype.to_owned()));
-            params.push(Owned::Text((*param).to_owned()));
-            params.extend(date_params(*op, *lo, *hi).into_iter().map(Owned::I64));
-        }
-        Match::LastUpdated { op, lo, hi } => {
-            // An instant: a 1 ms range.
-            alt.push('(');
-            alt.push_str(&date_condition(
-                "r.last_updated",
-                "(r.last_updated + 1)",
-                *op,
-            ));
-            alt.push(')');
-            params.extend(date_params(*op, *lo, *hi).into_iter().map(Owned::I64));
-        }
-    }
-    alt
 }
 
 const INSERT_CHUNK: usize = 64;
