@@ -300,6 +300,32 @@ async fn request_targets_and_empty_bodies_get_codes(db: TestDb) {
             (400, "request.empty_body".to_owned())
         );
     }
+    // A raw NUL in an HL7 v2 message: an error located by byte offset, answered with the
+    // message's own MSH-10 and kept in quarantine, on both databases (on PostgreSQL it was
+    // an AR `internal.error` from the database); in the header, an AR.
+    for (message, expected) in [
+        (
+            &b"MSH|^~\\&|EMR|CLINIC|KAKARI|GW|20240402080000||ADT^A08^ADT_A01|NUL-1|P|2.5\rPID|0001||P7001^^^^PI||TE\x00ST^JIRO||19700101|M\r"[..],
+            "MSA|AE|NUL-1",
+        ),
+        (
+            b"MSH|^~\\&|EMR|CLINIC|KAKARI|GW|20240402080000||ADT^A08^ADT_A01|NUL-2\x00|P|2.5\rPID|0001||P7001^^^^PI\r",
+            "MSA|AR|",
+        ),
+    ] {
+        let resp = app
+            .http
+            .post(app.url("/hl7v2"))
+            .bearer_auth(&token)
+            .body(message.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let ack = resp.text().await.unwrap();
+        assert!(ack.contains(expected), "{ack}");
+        assert!(ack.contains("hl7.invalid_value"), "{ack}");
+    }
 }
 
 /// Writes a request head declaring `declared` body bytes, then trickles the body one byte
