@@ -54,6 +54,10 @@ fn bench(c: &mut Criterion) {
     group.bench_function("serde_json_from_slice_value", |b| {
         b.iter(|| serde_json::from_slice::<Value>(std::hint::black_box(&bytes)).unwrap())
     });
+    // The strict reader alone (repeated keys, decimal bounds): its cost over plain parsing.
+    group.bench_function("kakari_json_parse", |b| {
+        b.iter(|| kakari::codec::fhir::json::parse(std::hint::black_box(&bytes)).unwrap())
+    });
     group.bench_function("kakari_decode_validate_map", |b| {
         b.iter(|| decode_validate_map(std::hint::black_box(&bytes), &caller))
     });

@@ -11,7 +11,7 @@ use crate::auth::rate::RateLimiter;
 use crate::config::Config;
 use crate::mapping::checkup_items::CheckupItems;
 use crate::mapping::{DrugMaster, DrugMasterHandle};
-use crate::store::{Store, StoreOptions};
+use crate::store::Store;
 
 /// Why the application state could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -46,13 +46,7 @@ pub struct AppState {
 impl AppState {
     /// Opens the database (applying migrations), loads the code tables and builds the state.
     pub fn open(config: Config) -> Result<Arc<Self>, StartError> {
-        let store = Store::open(
-            &config.database_url,
-            &StoreOptions {
-                pool_size: config.db_pool_size,
-                ..StoreOptions::default()
-            },
-        )?;
+        let store = Store::open(&config.database_url, &config.store_options())?;
         Self::with_store(config, store)
     }
 

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::AppState;
 use crate::config::Config;
 use crate::service::clients::{self, ClientRequest};
-use crate::store::{Store, StoreOptions};
+use crate::store::Store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -142,13 +142,7 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn open_store(config: &Config) -> Result<Store, crate::store::StoreError> {
-    Store::open(
-        &config.database_url,
-        &StoreOptions {
-            pool_size: config.db_pool_size,
-            ..StoreOptions::default()
-        },
-    )
+    Store::open(&config.database_url, &config.store_options())
 }
 
 /// Runs a parsed command line.

@@ -124,6 +124,29 @@ pub struct Config {
     /// How long a person's records must have been quiet before the watch evaluates them
     /// (a burst of records is evaluated once).
     pub finding_watch_settle_millis: u64,
+    /// Seconds one database read may run before the database stops it (0 = no limit).
+    pub db_read_timeout_secs: u64,
+    /// Longest request target (path and query) accepted, in bytes.
+    pub max_uri_bytes: usize,
+    /// Seconds a body read into memory (JSON, HL7 v2, claims, checkups) may take in all.
+    pub body_timeout_secs: u64,
+    /// Seconds a spooled archive upload (`POST /ssmix2`) may take in all.
+    pub archive_body_timeout_secs: u64,
+    /// Slowest average body rate accepted after the first 10 seconds (0 = no minimum).
+    pub body_min_bytes_per_sec: u64,
+    /// Seconds a client has to send a request's head (line and headers).
+    pub request_head_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    pub keep_alive_secs: u64,
+    /// Most bytes of unfinished MLLP frames held over all connections together.
+    pub mllp_max_buffered_bytes: usize,
+    /// The MLLP listener's certificate and key (PEM): MLLP over TLS when set.
+    pub mllp_tls_cert: Option<PathBuf>,
+    pub mllp_tls_key: Option<PathBuf>,
+    /// CAs that sign MLLP senders' client certificates: every MLLP connection must present
+    /// one, and its fingerprint names the client (as for HTTPS). Without `mllp_tls_cert`,
+    /// the HTTPS certificate (`tls_cert`, `tls_key`) is used.
+    pub mllp_tls_client_ca: Option<PathBuf>,
     /// The medication list's window and tolerances (`[medication_list]` in the file;
     /// `KAKARI_MEDICATION_LIST__LOOK_BACK_DAYS=60` in the environment).
     pub medication_list: ListSettings,
@@ -189,6 +212,17 @@ impl Default for Config {
             finding_watch_millis: 5_000,
             finding_watch_settle_millis: 2_000,
             medication_list: ListSettings::default(),
+            db_read_timeout_secs: 30,
+            max_uri_bytes: 16 * 1024,
+            body_timeout_secs: 300,
+            archive_body_timeout_secs: 3600,
+            body_min_bytes_per_sec: 1024,
+            request_head_timeout_secs: 10,
+            keep_alive_secs: 15,
+            mllp_max_buffered_bytes: 64 * 1024 * 1024,
+            mllp_tls_cert: None,
+            mllp_tls_key: None,
+            mllp_tls_client_ca: None,
         }
     }
 }
@@ -224,11 +258,27 @@ impl Config {
         if let Some(m) = &self.mllp_listen {
             m.parse::<SocketAddr>()
                 .map_err(|_| ConfigError("mllp_listen must be host:port".into()))?;
-            if self.mllp_client_id.is_none() {
+            if self.mllp_client_id.is_none() && self.mllp_tls_client_ca.is_none() {
                 return Err(ConfigError(
-                    "mllp_listen needs mllp_client_id: the emr/pharmacy client MLLP messages are processed as".into(),
+                    "mllp_listen needs mllp_client_id (the emr/pharmacy client MLLP messages are processed as) or mllp_tls_client_ca (each sender its own client by certificate)".into(),
                 ));
             }
+        }
+        if self.mllp_tls_cert.is_some() != self.mllp_tls_key.is_some() {
+            return Err(ConfigError(
+                "mllp_tls_cert and mllp_tls_key must be set together".into(),
+            ));
+        }
+        if self.mllp_tls_client_ca.is_some()
+            && self.mllp_tls_cert.is_none()
+            && self.tls_cert.is_none()
+        {
+            return Err(ConfigError(
+                "mllp_tls_client_ca needs mllp_tls_cert and mllp_tls_key (or tls_cert and tls_key to reuse)".into(),
+            ));
+        }
+        if self.max_uri_bytes < 1024 {
+            return Err(ConfigError("max_uri_bytes must be at least 1024".into()));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError(
@@ -282,6 +332,16 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// How the store is opened with these settings.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            pool_size: self.db_pool_size,
+            read_timeout: (self.db_read_timeout_secs > 0)
+                .then(|| std::time::Duration::from_secs(self.db_read_timeout_secs)),
+            ..crate::store::StoreOptions::default()
+        }
     }
 
     /// The registration policy these settings make.

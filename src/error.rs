@@ -173,6 +173,15 @@ catalogue! {
     StoreConflict = ("store.conflict", 409, "concurrent update; retry"),
     // Bugs.
     Internal = ("internal.error", 500, "internal error; reported to the operator"),
+    // Hostile input and exhaustion (docs/robustness.md).
+    DuplicateKey = ("request.duplicate_key", 400, "a JSON object holds the same key twice"),
+    NumberOutOfRange = ("request.number_out_of_range", 422, "a number does not fit a FHIR decimal (18 significant digits, magnitude 1e-28..1e28)"),
+    EmptyBody = ("request.empty_body", 400, "the request has no body"),
+    UriTooLong = ("request.uri_too_long", 414, "the request target is longer than the server accepts"),
+    BodyTimeout = ("request.body_timeout", 408, "the body did not arrive within the time limit"),
+    SearchTooComplex = ("fhir.search_too_complex", 400, "search has more parameters, repetitions or values than the server accepts"),
+    StoreTimeout = ("store.timeout", 503, "the database did not answer within the read time limit"),
+    MllpBusy = ("mllp.busy", 503, "the gateway holds too many unfinished MLLP frames; send again later"),
 }
 
 impl fmt::Display for ErrorCode {

@@ -96,12 +96,19 @@ pub fn start(
             .default_service(web::to(http::not_found))
             .wrap(from_fn(http::gate::gate))
             .wrap(from_fn(http::middleware::observe))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<http::middleware::RequestSpan>::new())
     })
     .on_connect(crate::tls::on_connect)
     .workers(workers)
     .shutdown_timeout(state.config.shutdown_timeout_secs)
-    .client_request_timeout(Duration::from_secs(60));
+    // A client has this long to send a request's head; bodies have their own limits
+    // (`http::extract`).
+    .client_request_timeout(Duration::from_secs(state.config.request_head_timeout_secs))
+    .client_disconnect_timeout(Duration::from_secs(5))
+    .keep_alive(Duration::from_secs(state.config.keep_alive_secs))
+    // A client that closes its side is gone: the request is dropped, and with it any
+    // database read still running for it (`store::read_control`).
+    .h1_allow_half_closed(false);
     let server = match tls {
         Some(config) => server.listen_rustls_0_23(listener, config),
         None => server.listen(listener),
@@ -125,12 +132,37 @@ pub async fn mllp_caller(state: &AppState) -> Result<crate::auth::Caller, ServeE
         .ok_or_else(|| ServeError::Mllp(format!("client {id} does not exist or is revoked")))?;
     let caller = crate::auth::Caller::from_row(&row)
         .ok_or_else(|| ServeError::Mllp("the MLLP client has an unknown role".into()))?;
-    match (caller.role, &caller.facility) {
-        (crate::auth::Role::Emr | crate::auth::Role::Pharmacy, Some(_)) => Ok(caller),
-        _ => Err(ServeError::Mllp(
+    crate::mllp::check_sender(caller).map_err(|_| {
+        ServeError::Mllp(
             "the MLLP client must be an emr or pharmacy client bound to an institution".into(),
-        )),
-    }
+        )
+    })
+}
+
+/// Starts the MLLP listener as configured; returns its address.
+pub async fn start_mllp(
+    state: Arc<AppState>,
+    address: &str,
+) -> Result<std::net::SocketAddr, ServeError> {
+    let config = &state.config;
+    let tls = crate::tls::mllp_server_config(config)
+        .map_err(ServeError::Tls)?
+        .map(Arc::new);
+    let sender = if config.mllp_tls_client_ca.is_some() {
+        crate::mllp::MllpSender::ByCertificate
+    } else {
+        crate::mllp::MllpSender::Configured(Box::new(mllp_caller(&state).await?))
+    };
+    let settings = crate::mllp::MllpSettings {
+        max_frame_bytes: config.mllp_max_frame_bytes,
+        idle_timeout: Duration::from_secs(config.mllp_idle_timeout_secs),
+        max_connections: config.mllp_max_connections,
+        max_buffered_bytes: config.mllp_max_buffered_bytes,
+        tls,
+    };
+    crate::mllp::start(state.clone(), sender, address, settings)
+        .await
+        .map_err(ServeError::Listen)
 }
 
 /// Runs the gateway until SIGINT/SIGTERM, then finishes in-flight requests and queued
@@ -147,16 +179,9 @@ pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
     tracing::info!(%address, %scheme, "kakari listening");
     let server = start(state.clone(), listener)?;
     if let Some(address) = state.config.mllp_listen.clone() {
-        let caller = mllp_caller(&state).await?;
-        let settings = crate::mllp::MllpSettings {
-            max_frame_bytes: state.config.mllp_max_frame_bytes,
-            idle_timeout: Duration::from_secs(state.config.mllp_idle_timeout_secs),
-            max_connections: state.config.mllp_max_connections,
-        };
-        let bound = crate::mllp::start(state.clone(), caller, &address, settings)
-            .await
-            .map_err(ServeError::Listen)?;
-        tracing::info!(address = %bound, "MLLP listening");
+        let bound = start_mllp(state.clone(), &address).await?;
+        let tls = state.config.mllp_tls_cert.is_some() || state.config.mllp_tls_client_ca.is_some();
+        tracing::info!(address = %bound, tls, "MLLP listening");
     }
     let delivery = if state.config.delivery_enabled {
         Some(crate::delivery::worker::spawn(state.clone())?)

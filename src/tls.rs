@@ -1,6 +1,7 @@
 //! TLS with rustls (TLS 1.2 and 1.3 only, ring provider): the server configuration from
 //! `KAKARI_TLS_CERT` / `KAKARI_TLS_KEY` (PEM), and optional client-certificate
-//! authentication (mTLS) against the CAs in `KAKARI_TLS_CLIENT_CA`.
+//! authentication (mTLS) against the CAs in `KAKARI_TLS_CLIENT_CA`; the same for the MLLP
+//! listener (`KAKARI_MLLP_TLS_CERT` / `KEY`, `KAKARI_MLLP_TLS_CLIENT_CA`).
 //!
 //! The client certificate a connection presented is handed to requests as a
 //! [`PeerCertificate`] (its SHA-256 fingerprint) through actix's `on_connect` hook
@@ -95,13 +96,55 @@ pub fn server_config(config: &Config) -> Result<Option<ServerConfig>, String> {
     let (Some(cert_path), Some(key_path)) = (&config.tls_cert, &config.tls_key) else {
         return Ok(None);
     };
+    build(
+        cert_path,
+        key_path,
+        config.tls_client_ca.as_deref(),
+        config.tls_client_auth,
+    )
+    .map(Some)
+}
+
+/// The MLLP listener's TLS configuration, when MLLP runs over TLS: its own certificate
+/// (`mllp_tls_cert`, `mllp_tls_key`), or the HTTPS one when only `mllp_tls_client_ca` is
+/// set. With a client CA every MLLP connection must present a certificate.
+pub fn mllp_server_config(config: &Config) -> Result<Option<ServerConfig>, String> {
+    let (cert_path, key_path) = match (&config.mllp_tls_cert, &config.mllp_tls_key) {
+        (Some(cert), Some(key)) => (cert, key),
+        _ => match (
+            &config.mllp_tls_client_ca,
+            &config.tls_cert,
+            &config.tls_key,
+        ) {
+            (Some(_), Some(cert), Some(key)) => (cert, key),
+            (Some(_), _, _) => {
+                return Err("mllp_tls_client_ca needs a certificate: mllp_tls_cert/mllp_tls_key or tls_cert/tls_key".into());
+            }
+            (None, _, _) => return Ok(None),
+        },
+    };
+    build(
+        cert_path,
+        key_path,
+        config.mllp_tls_client_ca.as_deref(),
+        ClientAuth::Required,
+    )
+    .map(Some)
+}
+
+fn build(
+    cert_path: &std::path::Path,
+    key_path: &std::path::Path,
+    client_ca: Option<&std::path::Path>,
+    client_auth: ClientAuth,
+) -> Result<ServerConfig, String> {
     let certs = read_certificates(cert_path, "certificate")?;
     let key = PrivateKeyDer::from_pem_file(key_path)
         .map_err(|e| format!("cannot read the private key: {e}"))?;
     let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(PROTOCOL_VERSIONS)
         .map_err(|e| e.to_string())?;
-    let builder = match &config.tls_client_ca {
+    let builder = match client_ca {
         None => builder.with_no_client_auth(),
         Some(ca_path) => {
             let mut roots = RootCertStore::empty();
@@ -111,7 +154,7 @@ pub fn server_config(config: &Config) -> Result<Option<ServerConfig>, String> {
                     .map_err(|e| format!("a client CA certificate is not usable: {e}"))?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
-            let verifier = match config.tls_client_auth {
+            let verifier = match client_auth {
                 ClientAuth::Optional => verifier.allow_unauthenticated(),
                 ClientAuth::Required => verifier,
             };
@@ -121,10 +164,9 @@ pub fn server_config(config: &Config) -> Result<Option<ServerConfig>, String> {
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let server = builder
+    builder
         .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate and key do not form a valid pair: {e}"))?;
-    Ok(Some(server))
+        .map_err(|e| format!("certificate and key do not form a valid pair: {e}"))
 }
 
 #[cfg(test)]

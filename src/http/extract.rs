@@ -1,9 +1,12 @@
 //! Request extractors: the authenticated caller, and request bodies read with a size
-//! limit and a content-type check.
+//! limit, a content-type check and time limits (a total time, and a minimum average rate
+//! after a grace period, so a body trickled in a byte at a time cannot hold a connection:
+//! 408 `request.body_timeout`).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
@@ -161,6 +164,68 @@ fn media_type(req: &HttpRequest) -> Option<String> {
         })
 }
 
+/// Seconds a body may start slowly before its average rate is held to the minimum.
+pub const BODY_RATE_GRACE: Duration = Duration::from_secs(10);
+
+/// The time limits of reading one body.
+struct BodyClock {
+    started: Instant,
+    total: Option<Duration>,
+    min_bytes_per_sec: u64,
+    received: u64,
+}
+
+impl BodyClock {
+    fn new(total_secs: u64, min_bytes_per_sec: u64) -> Self {
+        Self {
+            started: Instant::now(),
+            total: (total_secs > 0).then(|| Duration::from_secs(total_secs)),
+            min_bytes_per_sec,
+            received: 0,
+        }
+    }
+
+    /// When the next byte must have arrived: at the total deadline, and early enough that
+    /// the average rate since the start stays at the minimum once the grace period is over.
+    fn deadline(&self) -> Option<Instant> {
+        let total = self.total.map(|t| self.started + t);
+        let rate = (self.min_bytes_per_sec > 0).then(|| {
+            let needed =
+                Duration::from_secs_f64((self.received + 1) as f64 / self.min_bytes_per_sec as f64);
+            self.started + needed.max(BODY_RATE_GRACE)
+        });
+        match (total, rate) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next chunk of `payload`, or 408 when it does not come in time.
+    async fn next(
+        &mut self,
+        payload: &mut Payload,
+        flavor: Flavor,
+    ) -> Result<Option<Result<Bytes, PayloadError>>, HttpProblem> {
+        let chunk = match self.deadline() {
+            None => payload.next().await,
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), payload.next())
+                .await
+                .map_err(|_| HttpProblem {
+                    problem: Problem::new(
+                        ErrorCode::BodyTimeout,
+                        "body",
+                        "the body did not arrive within the time limit or at the minimum rate",
+                    ),
+                    flavor,
+                })?,
+        };
+        if let Some(Ok(bytes)) = &chunk {
+            self.received += bytes.len() as u64;
+        }
+        Ok(chunk)
+    }
+}
+
 /// Reads the request body up to the configured limit.
 pub async fn read_body(
     req: &HttpRequest,
@@ -199,7 +264,11 @@ pub async fn read_body(
         ));
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(8192).min(limit));
-    while let Some(chunk) = payload.next().await {
+    let mut clock = BodyClock::new(
+        app.config.body_timeout_secs,
+        app.config.body_min_bytes_per_sec,
+    );
+    while let Some(chunk) = clock.next(payload, flavor).await? {
         let chunk = chunk.map_err(|e| match e {
             PayloadError::Overflow => refuse(
                 ErrorCode::BodyTooLarge,
@@ -307,7 +376,11 @@ impl FromRequest for SpooledBody {
                 .map_err(|_| refuse(ErrorCode::Internal, "cannot spool the upload"))?;
             let mut file = tokio::fs::File::from_std(std_file);
             let mut written: u64 = 0;
-            while let Some(chunk) = payload.next().await {
+            let mut clock = BodyClock::new(
+                app.config.archive_body_timeout_secs,
+                app.config.body_min_bytes_per_sec,
+            );
+            while let Some(chunk) = clock.next(&mut payload, flavor).await? {
                 let chunk = chunk.map_err(|e| match e {
                     PayloadError::Overflow => {
                         refuse(ErrorCode::BodyTooLarge, "the body exceeds the size limit")

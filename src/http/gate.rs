@@ -1,6 +1,8 @@
 //! The request gate: the one place every request passes before routing to a handler and
 //! before any body is read.
 //!
+//! 0. The request target: too long (414) or carrying a control character (400), refused
+//!    before anything else looks at it (`http::target`).
 //! 1. Authentication: the bearer token and the connection's client certificate (mTLS)
 //!    become a caller (`auth::Authenticator::authenticate_request`); the result is left
 //!    in the request's extensions for the `Authenticated` extractor. Public endpoints
@@ -102,6 +104,11 @@ pub async fn gate(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
+    if let Err(problem) =
+        super::target::check(req.path(), req.query_string(), app.config.max_uri_bytes)
+    {
+        return Ok(refuse(req, problem, None));
+    }
     let header = req
         .headers()
         .get(AUTHORIZATION)

@@ -6,6 +6,7 @@ use super::extract::{Authenticated, RawBody};
 use super::problem::HttpProblem;
 use crate::app::AppState;
 use crate::codec::hl7v2::Charset;
+use crate::error::{ErrorCode, Problem};
 use crate::service::hl7;
 
 /// The MIME charset name of an HL7 character set.
@@ -22,9 +23,11 @@ pub fn mime_charset(charset: Charset) -> &'static str {
 /// the acknowledgement of each message (MSA AA / AE / AR with ERR locations) in the
 /// message's own character set, sent after the message was durably stored. When the
 /// database is unavailable nothing is stored: 503 with `Retry-After`, and every message
-/// answered AR with its own MSH-10 in MSA-2.
+/// answered AR with its own MSH-10 in MSA-2. An empty body holds no message to answer:
+/// 400 `request.empty_body`.
 #[utoipa::path(tag = "hl7v2", request_body(content = String, content_type = "x-application/hl7-v2+er7"),
     responses((status = 200, description = "the HL7 acknowledgement(s)", content_type = "x-application/hl7-v2+er7"),
+        (status = 400, description = "empty body (`request.empty_body`)"),
         (status = 503, description = "database unavailable: every message answered AR, none stored", content_type = "x-application/hl7-v2+er7")),
     security(("bearer" = [])))]
 #[post("/hl7v2")]
@@ -33,6 +36,13 @@ pub async fn post_hl7v2(
     Authenticated(ctx): Authenticated,
     RawBody(body): RawBody,
 ) -> Result<HttpResponse, HttpProblem> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(HttpProblem::json(Problem::new(
+            ErrorCode::EmptyBody,
+            "body",
+            "the body holds no HL7 v2 message",
+        )));
+    }
     let reply = hl7::receive(&app, &ctx, &body)
         .await
         .map_err(HttpProblem::json)?;

@@ -1,6 +1,7 @@
 //! Cross-cutting request handling: metrics per route and status, the `X-Request-Id`
-//! response header, and a last-resort net that turns a panic into a 500 problem response
-//! instead of a dropped connection.
+//! response header, a last-resort net that turns a panic into a 500 problem response
+//! instead of a dropped connection, and the request's log span ([`RequestSpan`]), which
+//! names the route and the parameter names, never a value from the path or the query.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -12,7 +13,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use futures_util::FutureExt;
-use tracing_actix_web::RequestId;
+use tracing::Span;
+use tracing_actix_web::{RequestId, RootSpanBuilder};
 
 use super::problem::{Flavor, HttpProblem};
 use crate::error::{ErrorCode, Problem};
@@ -60,4 +62,42 @@ pub async fn observe(
             .insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(response)
+}
+
+/// The root span of every request (tracing-actix-web's default records the whole target,
+/// query values included: member ids and birth dates at INFO). Fields: method, route
+/// pattern, target as route plus parameter names (`http::target::loggable`), request id,
+/// status and the error code of a refusal.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let pattern = request.match_pattern();
+        let target = super::target::loggable(pattern.as_deref(), request.query_string());
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = pattern.as_deref().unwrap_or("unmatched"),
+            http.target = %target,
+            request_id = %request_id,
+            http.status_code = tracing::field::Empty,
+            error.code = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        let (status, error) = match outcome {
+            Ok(response) => (response.status(), response.response().error()),
+            Err(error) => (error.as_response_error().status_code(), Some(error)),
+        };
+        span.record("http.status_code", status.as_u16());
+        if let Some(problem) = error.and_then(|e| e.as_error::<HttpProblem>()) {
+            span.record("error.code", problem.problem.code.as_str());
+        }
+    }
 }

@@ -22,6 +22,7 @@ pub mod query;
 pub mod registration;
 pub mod respond;
 pub mod ssmix2;
+pub mod target;
 
 use actix_web::{HttpRequest, HttpResponse};
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{
     Authorized, ConsentRecorders, JsonBody, NotificationReaders, PersonClientIssuers, Persons,
-    RegistrationManagers, RegistrationReaders,
+    RawBody, RegistrationManagers, RegistrationReaders,
 };
 use super::problem::HttpProblem;
 use super::{query, respond};
@@ -152,8 +152,9 @@ pub async fn confirm(
     app: web::Data<AppState>,
     Authorized(ctx, _): Authorized<Persons>,
     id: web::Path<i64>,
-    body: web::Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult {
+    // The body is optional; read with the same size and time limits as every body.
     let answer: ConfirmRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ConfirmRequest::default()
     } else {

@@ -25,6 +25,7 @@ mod migrate;
 pub mod persons;
 mod postgres_backend;
 pub mod program;
+pub mod read_control;
 pub mod records;
 pub mod registrations;
 pub mod resources;
@@ -35,8 +36,10 @@ pub mod subscriptions;
 pub mod surveys;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::domain::datetime::now_millis;
+use read_control::ReadControl;
 use sql::{Conn, Dialect};
 
 pub use migrate::MigrationReport;
@@ -60,6 +63,8 @@ pub enum StoreError {
     Unique(String),
     #[error("the unit of work panicked or was abandoned")]
     Abandoned,
+    #[error("the read ran past its time limit or was cancelled")]
+    Timeout,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -71,6 +76,11 @@ impl From<rusqlite::Error> for StoreError {
                         || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) =>
             {
                 StoreError::Unique(msg.clone().unwrap_or_default())
+            }
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::OperationInterrupted =>
+            {
+                StoreError::Timeout
             }
             rusqlite::Error::SqliteFailure(f, _)
                 if matches!(
@@ -95,6 +105,10 @@ impl From<postgres::Error> for StoreError {
         match e.as_db_error() {
             Some(db) if db.code() == &postgres::error::SqlState::UNIQUE_VIOLATION => {
                 StoreError::Unique(db.constraint().unwrap_or_default().to_owned())
+            }
+            // statement_timeout, or the cancel request of an abandoned read.
+            Some(db) if db.code() == &postgres::error::SqlState::QUERY_CANCELED => {
+                StoreError::Timeout
             }
             // Class 53 (insufficient resources: disk full, out of memory, too many
             // connections), 08 (connection exception), 57P (operator intervention: admin or
@@ -134,6 +148,7 @@ impl From<StoreError> for crate::error::Problem {
         match e {
             StoreError::Unavailable(_) => Problem::bare(ErrorCode::StoreUnavailable),
             StoreError::Unique(_) => Problem::bare(ErrorCode::StoreConflict),
+            StoreError::Timeout => Problem::bare(ErrorCode::StoreTimeout),
             StoreError::Postgres { ref code, .. } if code == "40001" || code == "40P01" => {
                 Problem::bare(ErrorCode::StoreConflict)
             }
@@ -255,6 +270,8 @@ pub struct StoreOptions {
     pub pool_size: u32,
     /// Most units of work the SQLite writer commits together.
     pub max_group: usize,
+    /// How long one read may run before the database stops it (`None`: no limit).
+    pub read_timeout: Option<Duration>,
 }
 
 impl Default for StoreOptions {
@@ -262,6 +279,7 @@ impl Default for StoreOptions {
         Self {
             pool_size: 8,
             max_group: 512,
+            read_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -270,6 +288,7 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<Backend>,
+    read_timeout: Option<Duration>,
 }
 
 impl Store {
@@ -286,6 +305,7 @@ impl Store {
         };
         Ok(Self {
             backend: Arc::new(backend),
+            read_timeout: options.read_timeout,
         })
     }
 
@@ -320,23 +340,29 @@ impl Store {
         }
     }
 
-    /// Runs `work` in a read-only transaction (a consistent snapshot).
+    /// Runs `work` in a read-only transaction (a consistent snapshot), stopped by the
+    /// database at the read time limit (`StoreError::Timeout`). Dropping the returned
+    /// future before it finished (the client went away) cancels the read in the database.
     pub async fn read<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        match &*self.backend {
+        let control = ReadControl::new(self.read_timeout);
+        let guard = control.cancel_on_drop();
+        let result = match &*self.backend {
             Backend::Sqlite(b) => {
                 let readers = b.readers();
-                spawn_blocking(move || sqlite_backend::read(&readers, work)).await
+                spawn_blocking(move || sqlite_backend::read(&readers, &control, work)).await
             }
             Backend::Postgres(b) => {
                 let pool = b.clone();
-                spawn_blocking(move || pool.read(work)).await
+                spawn_blocking(move || pool.read(&control, work)).await
             }
-        }
+        };
+        guard.finish();
+        result
     }
 
     /// `write` for callers without an async runtime (CLI commands, tests).
@@ -359,9 +385,10 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        let control = ReadControl::new(self.read_timeout);
         match &*self.backend {
-            Backend::Sqlite(b) => sqlite_backend::read(&b.readers(), work),
-            Backend::Postgres(b) => b.read(work),
+            Backend::Sqlite(b) => sqlite_backend::read(&b.readers(), &control, work),
+            Backend::Postgres(b) => b.read(&control, work),
         }
     }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::migrate::{self, MigrationReport};
+use super::read_control::ReadControl;
 use super::sql::{Conn, PgConn};
 use super::{StoreError, StoreOptions, Tx};
 
@@ -33,7 +34,7 @@ impl r2d2::ManageConnection for PgManager {
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
-        conn.is_closed()
+        conn.is_closed() || conn.is_discarded()
     }
 }
 
@@ -110,14 +111,31 @@ impl PgBackend {
         }
     }
 
-    /// Runs `work` in a read-only transaction.
-    pub fn read<T, E, F>(&self, work: F) -> Result<T, E>
+    /// Runs `work` in a read-only transaction under `control`: every statement ends at the
+    /// deadline (`statement_timeout`), and a cancelled read is stopped in the server and its
+    /// connection discarded.
+    pub fn read<T, E, F>(&self, control: &ReadControl, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
         E: From<StoreError>,
     {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let result = Self::read_on(&mut conn, control, work);
+        if control.disarm_postgres() {
+            conn.discard();
+        }
+        result
+    }
+
+    fn read_on<T, E, F>(conn: &mut PgConn, control: &ReadControl, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+        E: From<StoreError>,
+    {
         let (client, statements) = conn.parts()?;
+        if !control.arm_postgres(client.cancel_token()) {
+            return Err(E::from(StoreError::Timeout));
+        }
         let transaction = client
             .build_transaction()
             .read_only(true)
@@ -127,7 +145,19 @@ impl PgBackend {
             tx: transaction,
             statements,
         });
-        let result = work(&mut tx);
+        let limited = match control.remaining() {
+            None => Ok(()),
+            Some(left) if left.is_zero() => Err(StoreError::Timeout),
+            Some(left) => {
+                let millis = left.as_millis().clamp(1, i32::MAX as u128);
+                tx.conn()
+                    .batch(&format!("SET LOCAL statement_timeout = {millis}"))
+            }
+        };
+        let result = match limited {
+            Ok(()) => work(&mut tx),
+            Err(e) => Err(E::from(e)),
+        };
         let Conn::Pg {
             tx: transaction, ..
         } = tx.conn

@@ -253,6 +253,8 @@ pub fn numbered_placeholders(sql: &str) -> String {
 pub struct PgConn {
     client: Option<postgres::Client>,
     statements: HashMap<String, postgres::Statement>,
+    /// Not to be returned to the pool (a cancel request may still be on its way to it).
+    discarded: bool,
 }
 
 const PG_STATEMENT_CACHE: usize = 512;
@@ -262,7 +264,17 @@ impl PgConn {
         Self {
             client: Some(client),
             statements: HashMap::new(),
+            discarded: false,
         }
+    }
+
+    /// Marks the connection for closing instead of reuse.
+    pub fn discard(&mut self) {
+        self.discarded = true;
+    }
+
+    pub fn is_discarded(&self) -> bool {
+        self.discarded
     }
 
     /// The client and the statement cache, borrowed together.

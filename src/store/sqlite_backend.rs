@@ -16,6 +16,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 use super::migrate::{self, MigrationReport};
+use super::read_control::ReadControl;
 use super::sql::Conn;
 use super::{StoreError, StoreOptions, Tx};
 
@@ -254,22 +255,41 @@ fn commit_group(conn: &Connection, group: Vec<Job>) {
     }
 }
 
-/// Runs `work` on a read-only connection inside a deferred transaction.
-pub fn read<T, E, F>(readers: &r2d2::Pool<ReadManager>, work: F) -> Result<T, E>
+/// Runs `work` on a read-only connection inside a deferred transaction, under `control`:
+/// a progress handler interrupts the running statement at the deadline or on cancel.
+pub fn read<T, E, F>(
+    readers: &r2d2::Pool<ReadManager>,
+    control: &Arc<ReadControl>,
+    work: F,
+) -> Result<T, E>
 where
     F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
     E: From<StoreError>,
 {
-    let conn = readers.get().map_err(StoreError::from)?;
+    let mut conn = readers.get().map_err(StoreError::from)?;
+    if control.should_stop() {
+        return Err(E::from(StoreError::Timeout));
+    }
+    let watched = Arc::clone(control);
+    conn.progress_handler(PROGRESS_STEPS, Some(move || watched.should_stop()))
+        .map_err(StoreError::from)?;
     if conn.execute_batch("BEGIN").is_err() {
         // A previous user panicked inside its transaction; end it and start afresh.
         let _ = conn.execute_batch("ROLLBACK");
-        conn.execute_batch("BEGIN").map_err(StoreError::from)?;
+        if let Err(e) = conn.execute_batch("BEGIN") {
+            let _ = conn.progress_handler(0, None::<fn() -> bool>);
+            return Err(E::from(StoreError::from(e)));
+        }
     }
     let result = {
         let mut tx = Tx::new(Conn::Sqlite(&conn));
         work(&mut tx)
     };
+    conn.progress_handler(0, None::<fn() -> bool>)
+        .map_err(StoreError::from)?;
     conn.execute_batch("COMMIT").map_err(StoreError::from)?;
     result
 }
+
+/// Virtual-machine steps between two checks of a read's deadline (a few microseconds).
+const PROGRESS_STEPS: std::ffi::c_int = 4096;

@@ -171,7 +171,7 @@ pub struct TestApp {
     _db: TestDb,
 }
 
-fn install_crypto() {
+pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
@@ -349,6 +349,16 @@ pub fn outcome_code(outcome: &serde_json::Value) -> String {
         .to_owned()
 }
 
+/// The error code of a refusal, in either body shape (problem JSON `code`, or the first
+/// issue of an OperationOutcome).
+pub fn error_code(body: &serde_json::Value) -> String {
+    body["code"]
+        .as_str()
+        .or_else(|| body["issue"][0]["details"]["coding"][0]["code"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Everything logged by the test process (all tests share one subscriber), for checks that
 /// no patient value reaches a log line.
 pub fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
@@ -385,6 +395,15 @@ impl std::io::Write for LogSink {
 impl TestApp {
     /// Starts an MLLP listener processing messages as a new emr client of `facility`.
     pub async fn start_mllp(&self, facility: &str) -> std::net::SocketAddr {
+        self.start_mllp_with(facility, |_| {}).await
+    }
+
+    /// `start_mllp` with settings changed by `tweak`.
+    pub async fn start_mllp_with(
+        &self,
+        facility: &str,
+        tweak: impl FnOnce(&mut kakari::mllp::MllpSettings),
+    ) -> std::net::SocketAddr {
         let token = self.emr(facility).await;
         let id: i64 = token.split('_').nth(1).unwrap().parse().unwrap();
         let row = self
@@ -395,12 +414,15 @@ impl TestApp {
             .unwrap()
             .unwrap();
         let caller = kakari::auth::Caller::from_row(&row).unwrap();
-        let settings = kakari::mllp::MllpSettings {
+        let mut settings = kakari::mllp::MllpSettings {
             max_frame_bytes: 64 * 1024,
             idle_timeout: std::time::Duration::from_secs(5),
             max_connections: 64,
+            ..kakari::mllp::MllpSettings::default()
         };
-        kakari::mllp::start(self.state.clone(), caller, "127.0.0.1:0", settings)
+        tweak(&mut settings);
+        let sender = kakari::mllp::MllpSender::Configured(Box::new(caller));
+        kakari::mllp::start(self.state.clone(), sender, "127.0.0.1:0", settings)
             .await
             .unwrap()
     }

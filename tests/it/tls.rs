@@ -44,7 +44,7 @@ fn ca(name: &str) -> Ca {
 }
 
 /// A leaf certificate and its key.
-struct Leaf {
+pub(crate) struct Leaf {
     der: CertificateDer<'static>,
     pem: String,
     key: KeyPair,
@@ -72,22 +72,22 @@ impl Leaf {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.serialize_der()))
     }
 
-    fn sha256(&self) -> String {
+    pub(crate) fn sha256(&self) -> String {
         kakari::tls::fingerprint_hex(self.der.as_ref())
     }
 }
 
 /// The certificates of one test.
-struct Pki {
+pub(crate) struct Pki {
     _dir: tempfile::TempDir,
     server_ca: Ca,
-    cert_path: PathBuf,
-    key_path: PathBuf,
-    client_ca_path: PathBuf,
+    pub(crate) cert_path: PathBuf,
+    pub(crate) key_path: PathBuf,
+    pub(crate) client_ca_path: PathBuf,
     client_ca: Ca,
 }
 
-fn pki() -> Pki {
+pub(crate) fn pki() -> Pki {
     let dir = tempfile::tempdir().unwrap();
     let server_ca = ca("kakari test server CA");
     let client_ca = ca("kakari test client CA");
@@ -113,7 +113,7 @@ fn pki() -> Pki {
 }
 
 impl Pki {
-    fn client_cert(&self, name: &str) -> Leaf {
+    pub(crate) fn client_cert(&self, name: &str) -> Leaf {
         leaf(
             &self.client_ca,
             &[name],
@@ -122,7 +122,7 @@ impl Pki {
     }
 
     /// A rustls client configuration trusting the server CA, offering `versions`.
-    fn client_config(
+    pub(crate) fn client_config(
         &self,
         versions: &[&'static rustls::SupportedProtocolVersion],
         identity: Option<&Leaf>,
@@ -171,7 +171,11 @@ fn port(app: &TestApp) -> u16 {
 }
 
 /// Creates a client through the admin API (over `http`); returns its id and token.
-async fn create_client(app: &TestApp, http: &reqwest::Client, body: Value) -> (i64, String) {
+pub(crate) async fn create_client(
+    app: &TestApp,
+    http: &reqwest::Client,
+    body: Value,
+) -> (i64, String) {
     let resp = http
         .post(app.url("/admin/clients"))
         .bearer_auth(ADMIN_TOKEN)
@@ -195,12 +199,7 @@ async fn status_and_code(resp: reqwest::Response) -> (u16, String, Option<String
         .get("retry-after")
         .map(|h| h.to_str().unwrap().to_owned());
     let body: Value = resp.json().await.unwrap_or(Value::Null);
-    let code = body["code"]
-        .as_str()
-        .or_else(|| body["issue"][0]["details"]["coding"][0]["code"].as_str())
-        .unwrap_or_default()
-        .to_owned();
-    (status, code, retry)
+    (status, crate::support::error_code(&body), retry)
 }
 
 /// Handshakes with plain rustls over a blocking socket; the negotiated version.

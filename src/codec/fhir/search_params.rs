@@ -622,6 +622,59 @@ pub struct SearchRequest {
 pub const DEFAULT_COUNT: u32 = 20;
 pub const MAX_COUNT: u32 = 1000;
 
+/// Most parameters one search may have (paging included).
+pub const MAX_PARAMETERS: usize = 50;
+/// Most times one parameter may be repeated (each repetition is one more AND).
+pub const MAX_REPETITIONS: usize = 20;
+/// Most comma-separated values one parameter may have (each is one more OR).
+pub const MAX_VALUES: usize = 100;
+
+/// Refuses search shapes no real client sends and every database pays dearly for: each
+/// repetition of a parameter is one more join, each value one more alternative. The
+/// limits are checked before any value is parsed.
+fn check_shape(pairs: &[(String, String)]) -> Result<(), Problem> {
+    if pairs.len() > MAX_PARAMETERS {
+        return Err(Problem::new(
+            ErrorCode::SearchTooComplex,
+            "query",
+            format!("a search may have at most {MAX_PARAMETERS} parameters"),
+        ));
+    }
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for (key, value) in pairs {
+        let name = key.split_once(':').map_or(key.as_str(), |(n, _)| n);
+        match seen.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => seen.push((name, 1)),
+        }
+        if seen
+            .iter()
+            .any(|(n, count)| *n == name && *count > MAX_REPETITIONS)
+        {
+            return Err(bad(
+                ErrorCode::SearchTooComplex,
+                name,
+                &format!("a parameter may be repeated at most {MAX_REPETITIONS} times"),
+            ));
+        }
+        if value.split(',').nth(MAX_VALUES).is_some() {
+            return Err(bad(
+                ErrorCode::SearchTooComplex,
+                name,
+                &format!("a parameter may have at most {MAX_VALUES} comma-separated values"),
+            ));
+        }
+        if super::json::has_control_character(value) {
+            return Err(bad(
+                ErrorCode::InvalidSearch,
+                name,
+                "the value holds a control character (below U+0020 other than tab, CR and LF)",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn bad(code: ErrorCode, param: &str, message: &str) -> Problem {
     let shown = super::path::sanitise_name(param);
     Problem::new(code, format!("query parameter {shown}"), message)
@@ -731,6 +784,7 @@ pub fn parse_query(
     rtype: ResourceType,
     pairs: &[(String, String)],
 ) -> Result<SearchRequest, Problem> {
+    check_shape(pairs)?;
     let mut req = SearchRequest {
         count: DEFAULT_COUNT,
         ..SearchRequest::default()
@@ -981,5 +1035,66 @@ mod tests {
         let e = parse_query(ResourceType::Patient, &pairs(&[("_sort", "name")])).unwrap_err();
         assert_eq!(e.code, ErrorCode::UnknownSearchParameter);
         assert!(parse_query(ResourceType::Patient, &pairs(&[("name:exact", "山田")])).is_ok());
+    }
+
+    #[test]
+    fn search_shapes_are_bounded() {
+        let owned = |n: usize, f: &dyn Fn(usize) -> (String, String)| -> Vec<(String, String)> {
+            (0..n).map(f).collect()
+        };
+        let repeated = |n| owned(n, &|i| ("code".into(), format!("x{i}")));
+        assert!(parse_query(ResourceType::Observation, &repeated(MAX_REPETITIONS)).is_ok());
+        let e = parse_query(ResourceType::Observation, &repeated(MAX_REPETITIONS + 1)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::SearchTooComplex);
+        assert_eq!(e.issues[0].location, "query parameter code");
+        // Modifiers do not make another parameter.
+        let mut mixed = repeated(MAX_REPETITIONS);
+        mixed.push(("code:exact".into(), "y".into()));
+        assert_eq!(
+            parse_query(ResourceType::Observation, &mixed)
+                .unwrap_err()
+                .code,
+            ErrorCode::SearchTooComplex
+        );
+        let values = |n: usize| {
+            vec![(
+                "code".to_owned(),
+                (0..n)
+                    .map(|i| format!("x{i}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )]
+        };
+        assert_eq!(
+            parse_query(ResourceType::Observation, &values(MAX_VALUES))
+                .unwrap()
+                .clauses[0]
+                .len(),
+            MAX_VALUES
+        );
+        assert_eq!(
+            parse_query(ResourceType::Observation, &values(MAX_VALUES + 1))
+                .unwrap_err()
+                .code,
+            ErrorCode::SearchTooComplex
+        );
+        let many = owned(MAX_PARAMETERS + 1, &|i| {
+            (["code", "date", "status"][i % 3].into(), "x".into())
+        });
+        let e = parse_query(ResourceType::Observation, &many).unwrap_err();
+        assert_eq!(
+            (e.code, e.issues[0].location.as_str()),
+            (ErrorCode::SearchTooComplex, "query")
+        );
+    }
+
+    #[test]
+    fn control_characters_in_values_are_refused() {
+        for value in ["a\u{0}b", "a\u{1b}b", "\u{7f}\u{7}"] {
+            let e = parse_query(ResourceType::Patient, &pairs(&[("name", value)])).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidSearch, "{value:?}");
+            assert_eq!(e.issues[0].location, "query parameter name");
+        }
+        assert!(parse_query(ResourceType::Patient, &pairs(&[("name", "山田\t太郎")])).is_ok());
     }
 }

@@ -132,9 +132,38 @@ impl<'a> Message<'a> {
             .bytes()
             .rposition(|b| !matches!(b, b'\r' | b'\n' | FS))
             .map_or(lead, |i| (i + 1).max(lead));
+        // HL7 writes control characters as escapes (`\Xhh\`); a raw one (NUL, ESC left
+        // after decoding, …) is not text any database should be handed. In the header the
+        // message cannot be keyed (refused as unreadable); elsewhere it is an error of the
+        // message, answered with its own MSH-10 and kept in quarantine.
+        let control = text
+            .as_bytes()
+            .get(lead..end)
+            .and_then(|b| {
+                b.iter()
+                    .position(|&c| c < 0x20 && !matches!(c, b'\r' | b'\n' | b'\t'))
+            })
+            .map(|at| lead + at);
+        let header_end = text.as_bytes().get(lead..end).and_then(|b| {
+            b.iter()
+                .position(|&c| matches!(c, b'\r' | b'\n'))
+                .map(|at| lead + at)
+        });
+        let control_issue = control.map(|at| {
+            Issue::error(
+                ErrorCode::Hl7InvalidValue,
+                format!("byte {at}"),
+                "a control character (below U+0020 other than CR, LF and tab) is in the message; write it as an escape",
+            )
+        });
+        if let (Some(at), Some(issue)) = (control, &control_issue)
+            && header_end.is_none_or(|h| at < h)
+        {
+            return Err(reject(issue.clone()));
+        }
         let framed = text.as_bytes().get(..lead).is_some_and(|b| b.contains(&VT))
             || text.as_bytes().get(end..).is_some_and(|b| b.contains(&FS));
-        let mut issues = Vec::new();
+        let mut issues: Vec<Issue> = control_issue.into_iter().collect();
         if framed {
             issues.push(Issue::warning(
                 ErrorCode::Hl7Framing,
@@ -840,6 +869,17 @@ mod tests {
         assert_eq!(m.issues()[0].code, ErrorCode::Hl7ByteOrderMark);
         assert_eq!(m.query("PID-3").unwrap().raw(), "7");
         assert_eq!(m.detected_charset(), Charset::Ascii);
+    }
+
+    #[test]
+    fn raw_control_characters_are_errors_with_their_offset() {
+        let m = Message::parse(b"MSH|^~\\&|A|B|||||ADT^A08|1|P|2.5\rPID|1||7\x008\r").unwrap();
+        assert_eq!(m.issues()[0].code, ErrorCode::Hl7InvalidValue);
+        assert_eq!(m.issues()[0].location, "byte 41");
+        assert!(m.issues()[0].is_error());
+        // In the header the message cannot be keyed: unreadable.
+        let e = Message::parse(b"MSH|^~\\&|A|B|||||ADT^A08|1\x00|P|2.5\rPID|1||7\r").unwrap_err();
+        assert_eq!(e.issues[0].code, ErrorCode::Hl7InvalidValue);
     }
 
     #[test]

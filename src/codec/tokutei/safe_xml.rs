@@ -130,6 +130,23 @@ pub(crate) enum Node<'a> {
 
 /// Decodes the bytes of an XML file into text, following its declaration.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, Issue> {
+    let text = decode_text(bytes)?;
+    // XML 1.0 `Char`: no control characters but tab, CR and LF (a raw NUL is not XML,
+    // and no database should be handed one).
+    if let Some(at) = text
+        .bytes()
+        .position(|b| b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n'))
+    {
+        return Err(Issue::error(
+            ErrorCode::TokuteiNotXml,
+            format!("byte {at}"),
+            "a control character XML does not allow (below U+0020 other than tab, CR and LF)",
+        ));
+    }
+    Ok(text)
+}
+
+fn decode_text(bytes: &[u8]) -> Result<Cow<'_, str>, Issue> {
     let refuse = |message: &str| Issue::error(ErrorCode::TokuteiEncoding, "byte 0", message);
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         return std::str::from_utf8(rest)
@@ -381,6 +398,16 @@ mod tests {
                 node => out.push(node),
             }
         }
+    }
+
+    #[test]
+    fn control_characters_are_not_xml() {
+        let e = decode(b"<a>x\x00</a>").unwrap_err();
+        assert_eq!(
+            (e.code, e.location.as_str()),
+            (ErrorCode::TokuteiNotXml, "byte 4")
+        );
+        assert!(decode(b"<a>\tx\r\n</a>").is_ok());
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub fn decode(bytes: &[u8]) -> Result<(String, Option<Issue>), Problem> {
             "byte 0",
             "file is UTF-8, not Shift_JIS; read as UTF-8",
         );
+        refuse_control_characters(text)?;
         return Ok((text.to_owned(), Some(issue)));
     }
     let bom_issue = (bom > 0).then(|| {
@@ -41,13 +42,34 @@ pub fn decode(bytes: &[u8]) -> Result<(String, Option<Issue>), Problem> {
         )
     });
     match encoding_rs::SHIFT_JIS.decode_without_bom_handling_and_without_replacement(bytes) {
-        Some(text) => Ok((text.into_owned(), bom_issue)),
+        Some(text) => refuse_control_characters(&text).map(|()| (text.into_owned(), bom_issue)),
         None => Err(Problem::new(
             ErrorCode::UkeEncoding,
             format!("byte {}", first_malformed(bytes) + bom),
             "byte sequence is not valid Shift_JIS (CP932)",
         )),
     }
+}
+
+/// A record is text: a control character other than CR, LF and tab (a NUL, say) is not
+/// UKE data, and no database should be handed one.
+fn refuse_control_characters(text: &str) -> Result<(), Problem> {
+    let Some(at) = text
+        .bytes()
+        .position(|b| b < 0x20 && !matches!(b, b'\r' | b'\n' | b'\t'))
+    else {
+        return Ok(());
+    };
+    let line = text.as_bytes()[..at]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1;
+    Err(Problem::new(
+        ErrorCode::UkeEncoding,
+        format!("line {line}"),
+        "a control character (below U+0020 other than CR, LF and tab) is not UKE text",
+    ))
 }
 
 /// Offset of the first byte the decoder refuses.
@@ -126,6 +148,14 @@ mod tests {
         let (text, issue) = decode(&bytes).unwrap();
         assert_eq!(text, "RE,1,氏名　①髙﨑ｶﾅ\r\n");
         assert!(issue.is_none());
+    }
+
+    #[test]
+    fn control_characters_are_refused_with_their_line() {
+        let e = decode(b"IR,1\r\nRE,1,K-\x00001\r\n").unwrap_err();
+        assert_eq!(e.code, ErrorCode::UkeEncoding);
+        assert_eq!(e.issues[0].location, "line 2");
+        assert!(decode(b"IR,1\r\nRE,1\r\n\x1a").is_ok());
     }
 
     #[test]
