@@ -57,7 +57,17 @@ pub async fn receive(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<Hl7Reply,
     if received.is_empty() {
         return Ok(unreadable_body(app, ctx, body, envelope_issues, now).await);
     }
-    let incoming: Vec<Incoming> = received.iter().map(Incoming::from_received).collect();
+    // Segments outside any message were not read: never dropped in silence. The body is
+    // quarantined with the located errors and answered with one AR of its own, after the
+    // messages' acknowledgements; envelope warnings (a declared count that differs) go
+    // with the first message's.
+    let (envelope_errors, mut envelope_notes): (Vec<Issue>, Vec<Issue>) =
+        envelope_issues.into_iter().partition(Issue::is_error);
+    let mut incoming: Vec<Incoming> = received.iter().map(Incoming::from_received).collect();
+    if !envelope_errors.is_empty() {
+        incoming.push(Incoming::unreadable(body.to_vec(), envelope_errors.clone()));
+    }
+    let units = incoming.len();
     let ctx2 = ctx.clone();
     let received_at = now_millis();
     let stored = app
@@ -68,9 +78,10 @@ pub async fn receive(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<Hl7Reply,
         Ok(outcomes) => outcomes,
         Err(problem) => {
             tracing::warn!(code = %problem.code, messages = received.len(), "HL7 v2 body not stored");
-            received.iter().map(|_| Err(problem.clone())).collect()
+            (0..units).map(|_| Err(problem.clone())).collect()
         }
     };
+    let envelope_outcome = outcomes.get(received.len()).cloned();
     let mut reply = Hl7Reply {
         bytes: Vec::new(),
         charset: Charset::Ascii,
@@ -90,13 +101,29 @@ pub async fn receive(app: &AppState, ctx: &Ctx, body: &[u8]) -> Result<Hl7Reply,
                 {
                     reply.stored = false;
                 }
-                let (code, issues) = answer(mapped, outcome);
+                let (code, mut issues) = answer(mapped, outcome);
+                if i == 0 {
+                    issues.append(&mut envelope_notes);
+                }
                 hl7v2::acknowledge(message, code, &ack_control_id(), &issues, now)
             }
         };
         if i == 0 {
             reply.charset = ack.charset;
         }
+        reply.codes.push(ack.code);
+        reply.bytes.extend(ack.to_bytes());
+    }
+    if let Some(outcome) = envelope_outcome {
+        if outcome.is_err() {
+            reply.stored = false;
+        }
+        telemetry::count_rejected("hl7v2", ErrorCode::Hl7Batch.as_str());
+        let rejected = hl7v2::Rejected {
+            issues: envelope_errors,
+            charset: reply.charset,
+        };
+        let ack = hl7v2::reject_unreadable(&rejected, &ack_control_id(), now);
         reply.codes.push(ack.code);
         reply.bytes.extend(ack.to_bytes());
     }

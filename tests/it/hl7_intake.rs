@@ -51,6 +51,7 @@ on_both_databases_async!(
     hl7_messages_are_acknowledged_after_storage_and_deduplicated,
     adt_insurance_links_the_patient_to_a_person,
     broken_messages_get_ae_or_ar_and_are_quarantined,
+    segments_outside_any_message_are_never_dropped_in_silence,
     mllp_acks_after_commit_and_absorbs_duplicates,
     the_corpus_tree_imports_with_the_expected_report,
     hostile_archives_are_refused,
@@ -183,6 +184,41 @@ async fn broken_messages_get_ae_or_ar_and_are_quarantined(db: TestDb) {
         .unwrap();
     assert_eq!(quarantined.len(), 2);
     assert!(quarantined.iter().all(|q| q.format == "hl7v2"));
+}
+
+/// Issue 9: a batch whose envelope holds segments outside any message stores its messages,
+/// and the unread segments get an AR of their own (ERR `hl7.batch`; the quarantine keeps the byte offset) and
+/// the body a place in quarantine, never a silent drop. A declared count that differs is a
+/// warning on the first message.
+async fn segments_outside_any_message_are_never_dropped_in_silence(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.emr(CLINIC).await;
+    let body = [
+        "BHS|^~\\&|EMR|CLINIC",
+        "NTE|1||read by nobody",
+        "MSH|^~\\&|EMR|CLINIC|KAKARI|GW|20240402080000||ADT^A08^ADT_A01|ENV-1|P|2.5||||||UNICODE UTF-8",
+        "EVN|A08|20240402080000",
+        "PID|1||P77^^^^PI||試験^太郎||19600101|M",
+        "PV1|1|O",
+        "BTS|2",
+    ]
+    .join("\r")
+    .into_bytes();
+    let (status, _, ack) = post_hl7(&app, &token, body).await;
+    assert_eq!(status, 200);
+    let text = ack_text(&ack);
+    assert_eq!(msa_codes(&text), ["AA", "AR"], "{text}");
+    assert!(text.contains("segment outside any message"), "{text}");
+    // The declared count (2) differs from the one message: a warning with the message.
+    let first = text.split("MSH|").nth(1).unwrap();
+    assert!(first.contains("ERR|"), "{text}");
+    let quarantined = app
+        .state
+        .store
+        .read(|tx| tx.list_quarantine(10))
+        .await
+        .unwrap();
+    assert_eq!(quarantined.len(), 1, "the body is kept for the operator");
 }
 
 async fn send_frame(stream: &mut tokio::net::TcpStream, payload: &[u8]) -> Vec<u8> {
